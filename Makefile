@@ -1,0 +1,39 @@
+# leaf-plugin: `make demo` and `make test` work on a fresh clone (CPU only).
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(VENV)/bin/pip
+STAMP  := $(VENV)/.installed-v1
+
+# exact versions of the environment (ranges live in setup.cfg)
+TORCH_PINS     := torch==2.14.1 torchvision==0.29.1
+SEMILEARN_PIN  := semilearn==0.3.2
+TEST_PINS      := pytest==8.3.3 PyYAML==6.0.4
+
+.PHONY: setup demo test test-fast bench clean
+
+setup: $(STAMP)
+
+$(STAMP): setup.cfg pyproject.toml Makefile
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet $(TORCH_PINS)
+	$(PIP) install --quiet $(TORCH_PINS) $(SEMILEARN_PIN) $(TEST_PINS)
+	$(PIP) install --quiet --no-deps --no-build-isolation -e .
+	$(PY) -c "import leaf_plugin, semilearn, torch; print('environment ready: torch', torch.__version__)"
+	touch $(STAMP)
+
+# the main job: leaf_fixmatch on the embedded default (scikit-learn digits), on the CPU
+demo: setup
+	$(VENV)/bin/semilearn train --algorithm leaf_fixmatch --device cpu --save_dir runs --overwrite
+
+test: setup
+	$(PY) -m pytest -q -rs tests
+
+test-fast: setup
+	$(PY) -m pytest -q -m "not slow" tests
+
+bench: setup
+	$(PY) benchmarks/bench_layers.py
+
+clean:
+	rm -rf runs saved_models .pytest_cache

@@ -1,0 +1,38 @@
+"""LEAF algorithms, registered in semilearn's own registry on import."""
+from semilearn.algorithms.fixmatch import FixMatch
+from semilearn.algorithms.flexmatch import FlexMatch
+from semilearn.algorithms.freematch import FreeMatch
+from semilearn.core.utils import ALGORITHMS
+
+from ..errors import UserError
+from ..runtime import with_runtime
+from .adacm import AdaCM
+from .wrap import LEAF_ARGUMENTS, LeafAlgorithm, LeafWrapError, wrap
+
+LEAF_ALGORITHMS = {
+    "leaf_fixmatch": wrap(FixMatch, "LeafFixMatch"),
+    "leaf_flexmatch": wrap(FlexMatch, "LeafFlexMatch"),
+    "leaf_freematch": wrap(FreeMatch, "LeafFreeMatch"),
+    # the released recipe: Ada-CM thresholds, ambiguous loss on every sample, l_x 0.5 / l_u 1 / l_c 0.1
+    "leaf": wrap(AdaCM, "Leaf", leaf_amb_on="all", leaf_lambda_amb=1.0, leaf_lambda_c=0.1),
+}
+
+
+def register_algorithms() -> None:
+    """Put the LEAF algorithms into ``semilearn.core.utils.ALGORITHMS`` (idempotent)."""
+    for name, cls in LEAF_ALGORITHMS.items():
+        if name not in ALGORITHMS or ALGORITHMS[name] is not cls:
+            ALGORITHMS._dict[name] = cls
+
+
+def algorithm_class(name: str) -> type:
+    """The registered class for ``name``, with the CPU/CUDA runtime in front."""
+    if name not in ALGORITHMS:
+        raise UserError(f"unknown algorithm '{name}'; expected one of: {', '.join(sorted(ALGORITHMS.keys()))}")
+    return with_runtime(ALGORITHMS[name])
+
+
+register_algorithms()
+
+__all__ = ["wrap", "LeafAlgorithm", "LeafWrapError", "LEAF_ARGUMENTS", "LEAF_ALGORITHMS", "AdaCM",
+           "algorithm_class", "register_algorithms"]

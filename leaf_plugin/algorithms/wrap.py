@@ -1,0 +1,281 @@
+"""``wrap(Host)``: any USB algorithm with LEAF's three levels, written once for all hosts.
+
+The wrapped class keeps the host's ``train_step``, pseudo-labelling and masking
+hooks and extra loss terms.  It builds the model through :class:`LeafNet`, adds
+a second weak view to each unlabeled item, routes the views through one
+batched forward (:mod:`.views`), reads the host's mask through ``call_hook``,
+and adds the ambiguous pseudo-label loss (on the samples the mask rejects), the
+two-view consistency and the gates' balance term to the host's loss.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict
+from inspect import signature
+from typing import Optional
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from semilearn.algorithms.utils import SSL_Argument, str2bool
+from semilearn.core.algorithmbase import AlgorithmBase
+from semilearn.datasets.cv_datasets.datasetbase import BasicDataset
+
+from ..errors import UserError
+from ..layers import LeafConfig, LeafNet
+from ..losses import ambiguous_loss, faithful_ambiguous_loss, nt_xent
+from ..runtime import DeviceRuntime
+from .views import UnlabeledViews, ViewRouter
+
+
+class LeafWrapError(UserError):
+    """A host that LEAF cannot be wrapped around."""
+
+
+LEAF_ARGUMENTS = [
+    SSL_Argument("--leaf_lambda_amb", float, 1.0, "weight of the ambiguous pseudo-label loss (category level)"),
+    SSL_Argument("--leaf_lambda_c", float, 0.1, "weight of the two-view consistency (NT-Xent) term"),
+    SSL_Argument("--leaf_lambda_b", float, 1.0, "weight of the gates' balance term (its size is --leaf_balance_coef)"),
+    SSL_Argument("--leaf_amb_on", str, "rejected", "where the ambiguous loss applies: rejected | all"),
+    SSL_Argument("--leaf_semantic", str2bool, True, "semantic level (expert gating after pooling)"),
+    SSL_Argument("--leaf_instance", str2bool, True, "instance level (expert gating after normalisation)"),
+    SSL_Argument("--leaf_category", str2bool, True, "category level (ambiguous pseudo-labels)"),
+    SSL_Argument("--leaf_instance_on", str, "feat", "instance level on the feature (feat) or the logits (logits)"),
+    SSL_Argument("--leaf_num_experts", int, 8, "experts per level"),
+    SSL_Argument("--leaf_top_k", int, 2, "experts each sample is routed to"),
+    SSL_Argument("--leaf_noisy_gating", str2bool, True, "noisy top-k gating (noise in training only)"),
+    SSL_Argument("--leaf_balance_coef", float, 0.01, "coefficient of cv^2(importance) + cv^2(load)"),
+    SSL_Argument("--leaf_feature_scale", float, 16.0, "scale of the normalised feature before the classifier"),
+    SSL_Argument("--leaf_faithful", str2bool, False, "the released code's modules and loss (reproduction only)"),
+    SSL_Argument("--leaf_tau", float, 0.9, "cumulative probability that closes the positive set"),
+    SSL_Argument("--leaf_max_pos", int, 3, "largest positive set"),
+    SSL_Argument("--leaf_weight_lambda", float, 50.0, "lambda of the concave per-sample weight"),
+    SSL_Argument("--leaf_temperature", float, 0.07, "NT-Xent temperature of the two-view term"),
+    SSL_Argument("--leaf_view2_grad", str2bool, True, "train through the second weak view (false: no-grad forward)"),
+]
+
+
+def leaf_config(args) -> LeafConfig:
+    """The network hook's config from ``--leaf_*`` flags."""
+    return LeafConfig(num_experts=args.leaf_num_experts, top_k=args.leaf_top_k,
+                      noisy_gating=args.leaf_noisy_gating, balance_coef=args.leaf_balance_coef,
+                      semantic=args.leaf_semantic, instance=args.leaf_instance,
+                      instance_on=args.leaf_instance_on, feature_scale=args.leaf_feature_scale,
+                      faithful=args.leaf_faithful)
+
+
+def add_second_weak_view(dataset) -> None:
+    """Make ``dataset`` (any semilearn ``BasicDataset``, in place, not copied) also
+    return ``x_ulb_w_2``: its own weak transform applied once more to the same image."""
+    if not isinstance(dataset, BasicDataset):
+        raise LeafWrapError(f"LEAF needs an image dataset (a semilearn BasicDataset) for its second weak view; "
+                            f"got {type(dataset).__name__}")
+    if getattr(dataset, "_leaf_two_weak_views", False):
+        return
+    base = type(dataset)
+
+    class TwoWeakViews(base):
+        _leaf_two_weak_views = True
+
+        def __sample__(self, idx):
+            img, target = super().__sample__(idx)
+            self._leaf_last_image = img
+            return img, target
+
+        def __getitem__(self, idx):
+            item = super().__getitem__(idx)
+            if isinstance(item, dict) and "x_ulb_w" in item:
+                img = self._leaf_last_image
+                if isinstance(img, np.ndarray):
+                    img = Image.fromarray(img)
+                item["x_ulb_w_2"] = self.transform(img)
+            return item
+
+    TwoWeakViews.__name__ = TwoWeakViews.__qualname__ = base.__name__ + "WithTwoWeakViews"
+    dataset.__class__ = TwoWeakViews
+
+
+class LeafAlgorithm:
+    """Mixin that turns the host after it in the MRO into its LEAF version."""
+
+    leaf_host: type = AlgorithmBase
+    leaf_defaults: dict = {}
+
+    def __init__(self, args, net_builder, tb_log=None, logger=None, **kwargs):
+        fill_leaf_defaults(args, type(self).get_argument())
+        if args.leaf_amb_on not in ("rejected", "all"):
+            raise UserError(f"--leaf_amb_on '{args.leaf_amb_on}' is not valid; expected rejected or all")
+        self.leaf_cfg = leaf_config(args)
+        self._leaf_mask = None
+        super().__init__(args, net_builder, tb_log, logger, **kwargs)
+        if not self.registered_hook("MaskingHook"):
+            raise LeafWrapError(f"cannot wrap {self.leaf_host.__name__}: it registers no 'MaskingHook', and LEAF "
+                                f"needs the host's mask to know which samples it rejects")
+
+    @classmethod
+    def get_argument(cls):
+        own = {a.name for a in LEAF_ARGUMENTS}
+        host = [a for a in cls.leaf_host.get_argument() if a.name not in own]
+        leaf = [SSL_Argument(a.name, a.type, cls.leaf_defaults.get(a.name.lstrip("-"), a.default), a.help)
+                for a in LEAF_ARGUMENTS]
+        return host + leaf
+
+    # ---- model and data -----------------------------------------------------------------
+    def set_model(self):
+        return LeafNet(super().set_model(), self.num_classes, self.leaf_cfg)
+
+    def set_ema_model(self):
+        ema = LeafNet(self.net_builder(num_classes=self.num_classes), self.num_classes, self.leaf_cfg)
+        ema.load_state_dict(self.model.state_dict())
+        return ema
+
+    def set_dataset(self):
+        dataset_dict = super().set_dataset()
+        if dataset_dict is not None and dataset_dict.get("train_ulb") is not None:
+            add_second_weak_view(dataset_dict["train_ulb"])
+        return dataset_dict
+
+    def host_inputs(self) -> list:
+        return [n for n in signature(self.leaf_host.train_step).parameters if n != "self"]
+
+    def train_step_inputs(self) -> list:
+        return self.host_inputs() + ["x_ulb_w_2"]
+
+    # ---- the host's mask ----------------------------------------------------------------
+    def call_hook(self, fn_name, hook_name=None, *args, **kwargs):
+        result = super().call_hook(fn_name, hook_name, *args, **kwargs)
+        if fn_name == "masking":
+            self._leaf_mask = result
+        return result
+
+    # ---- one step -----------------------------------------------------------------------
+    def train_step(self, x_ulb_w_2=None, **inputs):
+        if x_ulb_w_2 is None or "x_ulb_w" not in inputs:
+            raise LeafWrapError(f"{self.args.algorithm}: the unlabeled batch has no weak views "
+                                f"(x_ulb_w / x_ulb_w_2); expected a dataset built for this algorithm")
+        host_uses_s = "x_ulb_s" in self.host_inputs()
+        parts = {"lb": inputs.get("x_lb"), "w": inputs["x_ulb_w"], "s": inputs.get("x_ulb_s")}
+        parts = {k: v for k, v in parts.items() if isinstance(v, torch.Tensor)}
+        if "s" not in parts:
+            raise LeafWrapError(f"{self.args.algorithm}: the unlabeled batch has no strong view (x_ulb_s); "
+                                f"the ambiguous loss is computed on it")
+        router = ViewRouter(self.model, UnlabeledViews(parts, x_ulb_w_2, not host_uses_s),
+                            view2_grad=bool(self.args.leaf_view2_grad))
+        host_kwargs = {k: v for k, v in inputs.items() if k in self.host_inputs()}
+        self._leaf_mask = None
+        model, self.model = self.model, router
+        try:
+            out_dict, log_dict = super().train_step(**host_kwargs)
+        finally:
+            self.model = model
+        return self.add_leaf_terms(router.record, out_dict, log_dict)
+
+    def add_leaf_terms(self, record, out_dict: dict, log_dict: dict):
+        """Host loss + LEAF's terms; every term logged (0 when switched off)."""
+        a = self.args
+        for need in ("w1", "w2", "s"):
+            if need not in record.logits:
+                raise LeafWrapError(f"cannot wrap {self.leaf_host.__name__}: its train_step never passed the "
+                                    f"{'weak' if need != 's' else 'strong'} view through self.model")
+        if self._leaf_mask is None:
+            raise LeafWrapError(f"cannot wrap {self.leaf_host.__name__}: its train_step did not call the "
+                                f"'masking' hook")
+        w1, w2, s = record.logits["w1"], record.logits["w2"], record.logits["s"]
+        with torch.no_grad():
+            q = (torch.softmax(w1.float(), -1) + torch.softmax(w2.float(), -1)) / 2
+        mask = self._leaf_mask.detach().float().reshape(-1)
+        rejected = mask < 0.5
+        zero = out_dict["loss"].new_zeros(())
+        amb, pos_size = zero, float("nan")
+        if self.leaf_cfg_category:
+            if self.leaf_cfg.faithful:
+                ce = F.cross_entropy(s.float(), q.argmax(-1))
+                amb = faithful_ambiguous_loss(s, q, mask, ce, a.leaf_tau, a.leaf_max_pos, a.leaf_weight_lambda)
+                _, n, _ = ambiguous_loss(s.detach(), q, a.leaf_tau, a.leaf_max_pos, a.leaf_weight_lambda)
+                pos_size = n.float().mean().item()
+            else:
+                per, n, _ = ambiguous_loss(s, q, a.leaf_tau, a.leaf_max_pos, a.leaf_weight_lambda)
+                where = (1.0 - mask).clamp(0, 1) if a.leaf_amb_on == "rejected" else torch.ones_like(mask)
+                amb = (per * where).mean()
+                sel = where > 0
+                pos_size = n[sel].float().mean().item() if sel.any() else float("nan")
+        con = zero
+        if a.leaf_lambda_c > 0:
+            con = nt_xent(record.z["w1"], record.z["w2"], a.leaf_temperature, select=rejected)
+        balance = torch.stack(record.balance).mean() if record.balance else zero
+        leaf_total = a.leaf_lambda_amb * amb + a.leaf_lambda_c * con + a.leaf_lambda_b * balance
+        out_dict["loss"] = out_dict["loss"] + leaf_total
+        log_dict.update(self.process_log_dict(
+            leaf_amb_loss=amb.item(), leaf_con_loss=con.item(), leaf_balance_loss=balance.item(),
+            leaf_pos_size=pos_size, leaf_mask_ratio=mask.mean().item()))
+        log_dict["train/total_loss"] = out_dict["loss"].item()
+        for level, gates in record.gates.items():
+            usage = torch.cat(gates).float().mean(0)
+            log_dict.update({f"train/leaf_{level}_expert{k}": u for k, u in enumerate(usage.tolist())})
+        return out_dict, log_dict
+
+    @property
+    def leaf_cfg_category(self) -> bool:
+        return bool(self.args.leaf_category)
+
+    # ---- checkpoints --------------------------------------------------------------------
+    def get_save_dict(self):
+        save_dict = super().get_save_dict()
+        save_dict["leaf_config"] = asdict(self.leaf_cfg)
+        save_dict["leaf_args"] = {k: v for k, v in vars(self.args).items() if k.startswith("leaf_")}
+        return save_dict
+
+    def load_model(self, load_path):
+        checkpoint = super().load_model(load_path)
+        saved = checkpoint.get("leaf_config")
+        own = asdict(self.leaf_cfg)
+        if saved:
+            diff = [k for k in ("semantic", "instance", "instance_on", "num_experts", "faithful")
+                    if k in saved and saved[k] != own.get(k)]
+            if diff:
+                raise UserError(f"checkpoint '{load_path}' was written with leaf {diff[0]}={saved[diff[0]]!r}, this "
+                                f"run has {own.get(diff[0])!r}; expected the same LEAF levels")
+        return checkpoint
+
+
+def fill_leaf_defaults(args, arguments) -> None:
+    """Give ``args`` every algorithm flag it lacks (args built by USB's own get_config)."""
+    for arg in arguments:
+        dest = arg.name.lstrip("-").replace("-", "_")
+        if not hasattr(args, dest):
+            setattr(args, dest, arg.default)
+
+
+def check_wrappable(host: type) -> None:
+    """Raise LeafWrapError when ``host`` lacks what LEAF hooks into."""
+    if not (isinstance(host, type) and issubclass(host, AlgorithmBase)):
+        raise LeafWrapError(f"cannot wrap {host!r}: expected a subclass of semilearn's AlgorithmBase")
+    if host.train_step is AlgorithmBase.train_step:
+        raise LeafWrapError(f"cannot wrap {host.__name__}: it has no train_step of its own")
+    params = set(signature(host.train_step).parameters)
+    if "x_ulb_w" not in params:
+        raise LeafWrapError(f"cannot wrap {host.__name__}: its train_step takes no weak unlabeled view "
+                            f"(x_ulb_w); LEAF averages two of them")
+    if host.set_hooks is AlgorithmBase.set_hooks:
+        raise LeafWrapError(f"cannot wrap {host.__name__}: it registers no masking hook (set_hooks is "
+                            f"AlgorithmBase's); LEAF needs the host's mask ('MaskingHook')")
+
+
+def wrap(host: type, name: Optional[str] = None, **defaults) -> type:
+    """Return the LEAF version of the USB algorithm class ``host``.
+
+    ``name`` is the class name (default ``Leaf<Host>``); ``defaults`` change the
+    default of any ``--leaf_*`` flag, e.g. ``wrap(FixMatch, leaf_lambda_c=0.2)``.
+    The class runs on CPU or CUDA (:class:`DeviceRuntime`).
+    """
+    check_wrappable(host)
+    known = {a.name.lstrip("-") for a in LEAF_ARGUMENTS}
+    unknown = sorted(set(defaults) - known)
+    if unknown:
+        raise LeafWrapError(f"wrap(): unknown LEAF option '{unknown[0]}'; expected one of {sorted(known)}")
+    cls_name = name or "Leaf" + host.__name__
+    base = host.__bases__[-1] if issubclass(host, DeviceRuntime) else host
+    attrs = {"leaf_host": base, "leaf_defaults": dict(defaults), "__module__": __name__,
+             "__doc__": f"{base.__name__} with LEAF's semantic, instance and category levels."}
+    # LeafAlgorithm first: its set_dataset / load_model / get_save_dict extend the runtime's
+    return type(cls_name, (LeafAlgorithm, DeviceRuntime, base), attrs)

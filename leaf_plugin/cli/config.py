@@ -1,0 +1,271 @@
+"""``semilearn train`` arguments: USB's ``train.py`` flags, the plug-in's, and each
+algorithm's ``get_argument()`` flags.  Precedence: built-in defaults < config
+file (``--c``) < command line.  Unknown config keys and values of the wrong type
+are errors that name the key.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import List, Optional, Sequence
+
+from semilearn.algorithms.utils import str2bool
+
+from ..errors import UserError
+
+# defaults that make a bare ``semilearn train`` the embedded default job
+EMBEDDED_DEFAULTS = dict(dataset="digits", net="leaf_cnn4", num_train_iter=600, num_eval_iter=200,
+                         num_log_iter=50, batch_size=16, uratio=3, eval_batch_size=256, img_size=32,
+                         seed=0, num_workers=0)
+
+
+def flag_bool(value) -> bool:
+    """``str2bool`` with a one-line error."""
+    try:
+        return str2bool(value)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"expected true or false, got '{value}'")
+
+
+flag_bool.__name__ = "bool"
+
+
+def optional_bool(parser, name, default, help=""):
+    """``--name`` alone means true; ``--name false`` works too (USB has store_true)."""
+    parser.add_argument(name, type=flag_bool, nargs="?", const=True, default=default, help=help)
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse that reports bad flags as a UserError (one line, exit code 2)."""
+
+    def error(self, message):
+        raise UserError(f"{self.prog}: {message}")
+
+
+def add_usb_arguments(p: argparse.ArgumentParser) -> None:
+    """The flags of USB's ``train.py`` (same names, dests and meanings)."""
+    g = p.add_argument_group("saving and loading")
+    g.add_argument("--save_dir", type=str, default="./saved_models")
+    g.add_argument("-sn", "--save_name", type=str, default=None,
+                   help="run folder under --save_dir (default: ALGORITHM_DATASET_NUMLABELS_SEED)")
+    optional_bool(g, "--resume", False, "continue the run in --save_dir/--save_name (or from --load_path)")
+    g.add_argument("--load_path", type=str, default=None, help="checkpoint to resume from")
+    optional_bool(g, "--overwrite", False, "replace an existing run folder (never done without it)")
+    g.add_argument("-o", dest="overwrite", action="store_const", const=True, help=argparse.SUPPRESS)
+    optional_bool(g, "--use_tensorboard", True, "write TensorBoard logs (default true)")
+    optional_bool(g, "--use_wandb", False)
+    optional_bool(g, "--use_aim", False)
+
+    g = p.add_argument_group("training")
+    g.add_argument("--epoch", type=int, default=1)
+    g.add_argument("--num_train_iter", type=int, default=EMBEDDED_DEFAULTS["num_train_iter"])
+    g.add_argument("--num_warmup_iter", type=int, default=0)
+    g.add_argument("--num_eval_iter", type=int, default=EMBEDDED_DEFAULTS["num_eval_iter"])
+    g.add_argument("--num_log_iter", type=int, default=EMBEDDED_DEFAULTS["num_log_iter"])
+    g.add_argument("-nl", "--num_labels", type=int, default=None,
+                   help="labeled images in total, num_labels // C per class (default: 4 per class)")
+    g.add_argument("-bsz", "--batch_size", type=int, default=EMBEDDED_DEFAULTS["batch_size"])
+    g.add_argument("--uratio", type=int, default=EMBEDDED_DEFAULTS["uratio"])
+    g.add_argument("--eval_batch_size", type=int, default=EMBEDDED_DEFAULTS["eval_batch_size"])
+    g.add_argument("--ema_m", type=float, default=0.999)
+    g.add_argument("--ulb_loss_ratio", type=float, default=1.0)
+
+    g = p.add_argument_group("optimizer")
+    g.add_argument("--optim", type=str, default="SGD", choices=["SGD", "AdamW"])
+    g.add_argument("--lr", type=float, default=3e-2)
+    g.add_argument("--momentum", type=float, default=0.9)
+    g.add_argument("--weight_decay", type=float, default=5e-4)
+    g.add_argument("--layer_decay", type=float, default=1.0)
+
+    g = p.add_argument_group("backbone")
+    g.add_argument("--net", type=str, default=EMBEDDED_DEFAULTS["net"])
+    g.add_argument("--net_from_name", type=flag_bool, default=False)
+    g.add_argument("--use_pretrain", type=flag_bool, default=False)
+    g.add_argument("--pretrain_path", type=str, default="")
+
+    g = p.add_argument_group("algorithm")
+    g.add_argument("-alg", "--algorithm", type=str, default="leaf_fixmatch")
+    g.add_argument("--use_cat", type=flag_bool, default=True)
+    g.add_argument("--amp", "--use_amp", dest="amp", type=flag_bool, default=False)
+    g.add_argument("--clip_grad", type=float, default=0)
+    g.add_argument("-imb_alg", "--imb_algorithm", type=str, default=None)
+
+    g = p.add_argument_group("data")
+    g.add_argument("--data_dir", type=str, default="./data")
+    g.add_argument("-ds", "--dataset", type=str, default=EMBEDDED_DEFAULTS["dataset"])
+    g.add_argument("-nc", "--num_classes", type=int, default=None,
+                   help="set from the dataset for the plug-in's datasets")
+    g.add_argument("--train_sampler", type=str, default="RandomSampler")
+    g.add_argument("--num_workers", type=int, default=EMBEDDED_DEFAULTS["num_workers"])
+    g.add_argument("--include_lb_to_ulb", type=flag_bool, default=True)
+    g.add_argument("--lb_imb_ratio", type=int, default=1)
+    g.add_argument("--ulb_imb_ratio", type=int, default=1)
+    g.add_argument("--ulb_num_labels", type=int, default=None)
+    g.add_argument("--img_size", type=int, default=None, help="default: the dataset's own")
+    g.add_argument("--crop_ratio", type=float, default=0.875)
+    g.add_argument("--max_length", type=int, default=512)
+    g.add_argument("--max_length_seconds", type=float, default=4.0)
+    g.add_argument("--sample_rate", type=int, default=16000)
+
+    g = p.add_argument_group("distributed")
+    g.add_argument("--world-size", "--world_size", dest="world_size", type=int, default=1,
+                   help="number of nodes")
+    g.add_argument("--rank", type=int, default=0, help="node rank")
+    g.add_argument("-du", "--dist-url", "--dist_url", dest="dist_url", type=str, default="tcp://127.0.0.1:11111")
+    g.add_argument("--dist-backend", "--dist_backend", dest="dist_backend", type=str, default=None,
+                   help="nccl on GPUs, gloo on CPUs (default)")
+    g.add_argument("--seed", type=int, default=EMBEDDED_DEFAULTS["seed"])
+    g.add_argument("--gpu", type=lambda v: None if str(v) == "None" else int(v), default=None)
+    g.add_argument("--multiprocessing-distributed", "--multiprocessing_distributed",
+                   dest="multiprocessing_distributed", type=flag_bool, nargs="?", const=True, default=False)
+    g.add_argument("--c", type=str, default="", help="a YAML config file in USB's format")
+
+
+def add_plugin_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("leaf-plugin runtime")
+    g.add_argument("--device", type=str, default="auto", choices=["cpu", "cuda", "auto"])
+    g.add_argument("--procs_per_node", type=int, default=None,
+                   help="processes per node with --multiprocessing-distributed (default: GPUs, or 2 on CPU)")
+    g.add_argument("--skip_nonfinite", type=int, default=0,
+                   help="skip up to N steps whose loss is NaN/inf instead of stopping")
+    g.add_argument("--aug_recipe", type=str, default=None, choices=["released", "small"],
+                   help="augmentation recipe (default: the dataset's own)")
+    g.add_argument("--skip_bad_images", type=flag_bool, default=False)
+    g.add_argument("--pretrain_strict", type=flag_bool, default=True)
+    optional_bool(g, "--progress", True, "show a progress bar")
+    optional_bool(g, "--report", True, "write plots and report.md into the run folder at the end")
+
+
+def base_parser(prog: str = "semilearn train", add_help: bool = True) -> argparse.ArgumentParser:
+    p = OneLineParser(prog=prog, add_help=add_help, description="Train a USB (semilearn) algorithm, LEAF-wrapped or not, "
+                      "on CPU or CUDA. Values on the command line override the config file.")
+    add_usb_arguments(p)
+    add_plugin_arguments(p)
+    return p
+
+
+def load_yaml(path: str) -> dict:
+    import yaml
+
+    if not os.path.isfile(path):
+        raise UserError(f"config file '{path}' does not exist; expected a YAML file in USB's format")
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = yaml.safe_load(f)
+    except yaml.YAMLError as exc:
+        line = getattr(getattr(exc, "problem_mark", None), "line", None)
+        where = f" at line {line + 1}" if line is not None else ""
+        raise UserError(f"config file '{path}' is not valid YAML{where}; expected 'key: value' lines")
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise UserError(f"config file '{path}' holds a {type(data).__name__}; expected a mapping of key: value")
+    return {str(k).replace("-", "_"): v for k, v in data.items()}
+
+
+def _coerce(key: str, value, action: argparse.Action, path: str):
+    """A config value checked against the flag's type; UserError naming the key otherwise."""
+    kind = action.type
+    if value is None or kind is None:
+        return value
+    name = getattr(kind, "__name__", str(kind))
+    ok = True
+    if kind in (flag_bool, str2bool):
+        if isinstance(value, bool):
+            return value
+        try:
+            return flag_bool(str(value)) if isinstance(value, str) else None
+        except argparse.ArgumentTypeError:
+            ok = False
+        ok = False
+    elif kind is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif kind is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        value = float(value) if ok else value
+    elif kind is str:
+        ok = isinstance(value, (str, int, float)) and not isinstance(value, bool)
+        value = str(value) if ok else value
+    else:
+        try:
+            return kind(value)
+        except Exception:
+            ok = False
+    if not ok:
+        raise UserError(f"config file '{path}': key '{key}' has value {value!r} ({type(value).__name__}); "
+                        f"expected {name}")
+    if action.choices is not None and value not in action.choices:
+        raise UserError(f"config file '{path}': key '{key}' is {value!r}; expected one of {list(action.choices)}")
+    return value
+
+
+def algorithm_arguments(algorithm: str) -> list:
+    """The ``SSL_Argument`` list of a registered algorithm (UserError if unknown)."""
+    from ..algorithms import algorithm_class
+
+    return list(algorithm_class(algorithm).get_argument())
+
+
+def parse_train_args(argv: Optional[Sequence[str]] = None, prog: str = "semilearn train",
+                     trusted: Optional[dict] = None) -> argparse.Namespace:
+    """Parse ``semilearn train`` arguments with USB's precedence fixed: CLI > config > defaults.
+
+    ``trusted`` are config values from a checkpoint the command wrote (keys it
+    does not know are dropped rather than refused)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    pre_args, _ = base_parser(prog, add_help=False).parse_known_args(argv)
+    config = load_yaml(pre_args.c) if pre_args.c else {}
+    config.update(trusted or {})
+    given_alg = next((a for a in argv if a.startswith(("--algorithm", "-alg"))), None)
+    algorithm = pre_args.algorithm if given_alg else config.get("algorithm", pre_args.algorithm)
+
+    parser = base_parser(prog)
+    group = parser.add_argument_group(f"{algorithm} arguments")
+    for arg in algorithm_arguments(algorithm):
+        kind = flag_bool if arg.type in (str2bool, bool) else arg.type
+        group.add_argument(arg.name, type=kind, default=arg.default, help=arg.help)
+    actions = {a.dest: a for a in parser._actions}
+    if trusted:
+        config = {k: v for k, v in config.items() if k in actions}
+    if config:
+        unknown = [k for k in config if k not in actions]
+        if unknown:
+            raise UserError(f"config file '{pre_args.c}': unknown key '{unknown[0]}'; expected one of the "
+                            f"flags of 'semilearn train --algorithm {algorithm} --help'")
+        parser.set_defaults(**{k: _coerce(k, v, actions[k], pre_args.c) for k, v in config.items()})
+    args = parser.parse_args(argv)
+    args.algorithm = algorithm
+    return finalize_args(args)
+
+
+def finalize_args(args: argparse.Namespace) -> argparse.Namespace:
+    """Fill what depends on other values, and reject values no run can use."""
+    from ..data import get_dataset_spec
+
+    spec = get_dataset_spec(args.dataset)
+    if spec is not None:
+        if args.num_classes not in (None, spec.num_classes):
+            raise UserError(f"--num_classes {args.num_classes} does not match dataset '{args.dataset}', "
+                            f"which has {spec.num_classes} classes")
+        args.num_classes = spec.num_classes
+        args.num_labels = spec.default_num_labels if args.num_labels is None else args.num_labels
+        args.img_size = args.img_size or spec.img_size
+    else:
+        args.num_classes = args.num_classes or 10
+        args.num_labels = 400 if args.num_labels is None else args.num_labels
+        args.img_size = args.img_size or 32
+    for name in ("batch_size", "uratio", "num_train_iter", "epoch", "eval_batch_size", "num_labels"):
+        if getattr(args, name) <= 0:
+            raise UserError(f"--{name} is {getattr(args, name)}; expected a positive integer")
+    for name in ("num_eval_iter", "num_log_iter"):
+        if getattr(args, name) <= 0:
+            raise UserError(f"--{name} is {getattr(args, name)}; expected a positive integer")
+    if args.num_train_iter % args.epoch:
+        raise UserError(f"--num_train_iter {args.num_train_iter} is not divisible by --epoch {args.epoch}; "
+                        f"expected a multiple of it")
+    if args.lr <= 0:
+        raise UserError(f"--lr is {args.lr}; expected a positive number")
+    if args.save_name is None:
+        args.save_name = f"{args.algorithm}_{args.dataset}_{args.num_labels}_{args.seed}"
+    return args

@@ -1,0 +1,52 @@
+"""``semilearn eval``: a checkpoint on its dataset's test split."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from typing import List
+
+from ..errors import UserError
+from ..runtime import read_checkpoint
+
+
+def run_eval(argv: List[str]) -> int:
+    parser = argparse.ArgumentParser(prog="semilearn eval",
+                                     description="Evaluate a checkpoint written by 'semilearn train' (EMA weights) "
+                                                 "on its dataset's test split. Other flags override the run's.")
+    parser.add_argument("--load_path", required=True, help="checkpoint (.pth) written by semilearn train")
+    parser.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
+    known, rest = parser.parse_known_args(argv)
+    build = load_algorithm(known.load_path, rest)
+    metrics = build.evaluate("eval")
+    shown = {k.split("/")[-1]: float(v) for k, v in metrics.items() if not k.endswith("logits")}
+    if known.json:
+        print(json.dumps({"load_path": known.load_path, "dataset": build.args.dataset, **shown}))
+    else:
+        print(f"{known.load_path} on {build.args.dataset} test split ({len(build.dataset_dict['eval'])} images):")
+        for k, v in shown.items():
+            print(f"  {k:<13} {100 * v:6.2f} %" if k != "loss" else f"  {k:<13} {v:.4f}")
+    return 0
+
+
+def load_algorithm(load_path: str, overrides: List[str]):
+    """The algorithm of the run that wrote ``load_path``, its weights loaded, ready to evaluate."""
+    from ..algorithms import algorithm_class
+    from ..nets.builders import net_builder_for
+    from .config import parse_train_args
+    from .logs import run_logger
+
+    checkpoint = read_checkpoint(load_path)
+    saved = dict(checkpoint.get("args") or {})
+    if "algorithm" not in saved:
+        raise UserError(f"checkpoint '{load_path}' records no run arguments; expected one written by semilearn train")
+    for key in ("resume", "load_path", "overwrite", "c", "multiprocessing_distributed", "world_size", "rank",
+                "pretrain_path", "use_pretrain"):
+        saved.pop(key, None)
+    args = parse_train_args(["--algorithm", saved["algorithm"], "--progress", "false", "--use_tensorboard", "false"]
+                            + list(overrides), prog="semilearn eval", trusted=saved)
+    args.distributed = False
+    logger = run_logger("eval", None, "WARNING")
+    algorithm = algorithm_class(args.algorithm)(args, net_builder_for(args), None, logger)
+    algorithm.load_model(load_path)
+    return algorithm

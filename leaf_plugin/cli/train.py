@@ -1,0 +1,148 @@
+"""``semilearn train``: USB's ``train.py`` flow on the plug-in's runtime."""
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import socket
+import time
+from argparse import Namespace
+
+import numpy as np
+import torch
+
+from ..errors import UserError
+from ..nets.builders import net_builder_for
+from .logs import close_logger, open_log_file, run_logger
+
+
+def check_run_folder(args: Namespace) -> str:
+    """The run folder; refuses to reuse one without --overwrite or --resume (writes nothing)."""
+    save_path = os.path.join(args.save_dir, args.save_name)
+    if args.resume:
+        if args.load_path is None:
+            args.load_path = os.path.join(save_path, "latest_model.pth")
+        if not os.path.isfile(args.load_path):
+            raise UserError(f"--resume: checkpoint '{args.load_path}' does not exist; expected the "
+                            f"latest_model.pth of an earlier run (or pass --load_path)")
+    elif os.path.exists(save_path) and os.listdir(save_path):
+        if not args.overwrite:
+            raise UserError(f"run folder '{save_path}' already exists; pass --overwrite to replace it, "
+                            f"--resume to continue it, or choose another --save_name")
+    return save_path
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run_train(args: Namespace) -> dict:
+    """Check the run folder, then train in this process or in one process per device."""
+    check_run_folder(args)
+    args.distributed = args.world_size > 1 or args.multiprocessing_distributed
+    from ..runtime import resolve_device
+    device = resolve_device(args)
+    if args.dist_backend is None:
+        args.dist_backend = "nccl" if device.type == "cuda" else "gloo"
+    if args.multiprocessing_distributed:
+        procs = args.procs_per_node or (torch.cuda.device_count() if device.type == "cuda" else 2)
+        args.world_size = procs * args.world_size
+        args.procs_per_node = procs
+        import torch.multiprocessing as mp
+        mp.spawn(main_worker, nprocs=procs, args=(procs, args))
+        result_file = os.path.join(args.save_dir, args.save_name, "results.json")
+        return json.load(open(result_file)) if os.path.isfile(result_file) else {}
+    args.procs_per_node = 1
+    return main_worker(args.gpu if device.type == "cuda" else 0, 1, args)
+
+
+def main_worker(local_rank: int, procs_per_node: int, args: Namespace) -> dict:
+    from ..algorithms import algorithm_class
+    from ..runtime import resolve_device
+
+    device = resolve_device(args)
+    if device.type == "cuda":
+        args.gpu = local_rank if args.multiprocessing_distributed else device.index
+        torch.cuda.set_device(args.gpu)
+    seed_everything(args.seed)
+    if args.distributed:
+        import torch.distributed as dist
+        if args.multiprocessing_distributed:
+            args.rank = args.rank * procs_per_node + local_rank
+        dist.init_process_group(backend=args.dist_backend, init_method=args.dist_url,
+                                world_size=args.world_size, rank=args.rank)
+    is_main = not args.distributed or args.rank == 0
+    save_path = os.path.join(args.save_dir, args.save_name)
+    logger = run_logger(f"{args.save_name}.{args.rank}", save_path, "INFO" if is_main else "WARNING",
+                        deferred=True)
+    try:  # everything that can refuse the run happens before the run folder is touched
+        cls = algorithm_class(args.algorithm)
+        builder = net_builder_for(args)
+        algorithm = cls(args, builder, None, logger)
+        if args.distributed:
+            wrap_ddp(algorithm, device)
+        if args.resume:
+            algorithm.load_model(args.load_path)
+    except UserError:
+        close_logger(logger)
+        raise
+    if is_main:
+        if os.path.exists(save_path) and args.overwrite and not args.resume:
+            shutil.rmtree(save_path)
+        open_log_file(logger, save_path)
+        if args.use_tensorboard:
+            from semilearn.core.utils import TBLog
+            algorithm.tb_log = TBLog(save_path, "tensorboard", use_tensorboard=True)
+    tb_log = algorithm.tb_log
+    n_params = sum(p.numel() for p in algorithm.model.parameters() if p.requires_grad)
+    logger.info(f"{args.algorithm} on {args.dataset} ({args.num_labels} labels), net {args.net} "
+                f"({n_params:,} parameters), device {device}, {args.num_train_iter} iterations")
+    started = time.time()
+    algorithm.train()
+    wall = time.time() - started
+    result = {}
+    if is_main:
+        final = algorithm.evaluate("eval")
+        result = {"algorithm": args.algorithm, "dataset": args.dataset, "num_labels": args.num_labels,
+                  "seed": args.seed, "iterations": algorithm.it, "top1": final["eval/top-1-acc"],
+                  "balanced_acc": final["eval/balanced_acc"], "best_top1": algorithm.best_eval_acc,
+                  "best_it": algorithm.best_it, "wall_time_s": wall,
+                  "checkpoint": os.path.join(save_path, "latest_model.pth"), "log": os.path.join(save_path, "log.txt")}
+        with open(os.path.join(save_path, "results.json"), "w") as f:
+            json.dump(result, f, indent=2)
+        if getattr(args, "report", True):
+            try:
+                from ..report import write_report
+                write_report(algorithm, save_path)
+                result["report"] = os.path.join(save_path, "report.md")
+            except ImportError:
+                pass
+        logger.info(f"final EMA model: top-1 {100 * result['top1']:.2f} %, balanced accuracy "
+                    f"{100 * result['balanced_acc']:.2f} % ({wall:.0f} s of training)")
+        logger.info(f"checkpoint: {result['checkpoint']}  logs: {result['log']}"
+                    + (f"  tensorboard: {os.path.join(save_path, 'tensorboard')}" if tb_log else ""))
+    close_logger(logger)
+    if args.distributed:
+        import torch.distributed as dist
+        dist.barrier()
+        dist.destroy_process_group()
+    return result
+
+
+def wrap_ddp(algorithm, device: torch.device) -> None:
+    """DistributedDataParallel around the model and the EMA model, as USB does."""
+    from torch.nn.parallel import DistributedDataParallel as DDP
+
+    ids = [device.index] if device.type == "cuda" else None
+    algorithm.model = DDP(algorithm.model, device_ids=ids, broadcast_buffers=False, find_unused_parameters=True)
+    algorithm.ema_model = DDP(algorithm.ema_model, device_ids=ids, broadcast_buffers=False,
+                              find_unused_parameters=True)

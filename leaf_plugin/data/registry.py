@@ -1,0 +1,71 @@
+"""Dataset registry of the plug-in.
+
+semilearn 0.3.2 has no dataset registry (``get_dataset`` is an if/else over its
+own names), so the plug-in keeps one here and the runtime consults it before
+falling back to semilearn's ``get_dataset``.  A builder takes the parsed
+``args`` and the algorithm name (semilearn's ``BasicDataset`` picks the views it
+returns from it) and returns semilearn's ``dataset_dict``:
+``{'train_lb', 'train_ulb', 'eval', 'test'}``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Dict, Optional, Sequence
+
+from ..errors import UserError
+
+Builder = Callable[..., dict]
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """What the command needs to know about a dataset before building it."""
+
+    name: str
+    num_classes: int
+    class_names: Sequence[str]
+    build: Builder
+    img_size: int = 32
+    needs_data_dir: bool = True
+    description: str = ""
+    layouts: str = ""  # the expected on-disk layout, quoted in error messages
+    default_num_labels: int = 0  # 0: the number of classes x 4
+
+
+DATASETS: Dict[str, DatasetSpec] = {}
+
+
+def register_dataset(name: str, num_classes: int, class_names: Sequence[str], *,
+                     img_size: int = 32, needs_data_dir: bool = True,
+                     description: str = "", layouts: str = "",
+                     default_num_labels: int = 0) -> Callable[[Builder], Builder]:
+    """Decorator: register ``build(args, alg) -> dataset_dict`` under ``name``."""
+
+    def add(build: Builder) -> Builder:
+        DATASETS[name] = DatasetSpec(name, num_classes, tuple(class_names), build, img_size,
+                                     needs_data_dir, description, layouts,
+                                     default_num_labels or 4 * num_classes)
+        return build
+
+    return add
+
+
+def semilearn_dataset_names() -> list:
+    """Names semilearn's own ``get_dataset`` understands (CV, NLP and audio)."""
+    return ["cifar10", "cifar100", "svhn", "stl10", "eurosat", "tissuemnist", "semi_aves",
+            "semi_aves_out", "imagenet", "imagenet127", "esc50", "fsdnoisy", "gtzan",
+            "superbks", "superbsi", "urbansound8k", "aclImdb", "ag_news", "amazon_review",
+            "dbpedia", "yahoo_answers", "yelp_review"]
+
+
+def all_dataset_names() -> list:
+    return sorted(DATASETS) + semilearn_dataset_names()
+
+
+def get_dataset_spec(name: str) -> Optional[DatasetSpec]:
+    """The plug-in's spec for ``name``; None for semilearn's own datasets; UserError otherwise."""
+    if name in DATASETS:
+        return DATASETS[name]
+    if name in semilearn_dataset_names():
+        return None
+    raise UserError(f"unknown dataset '{name}'; expected one of: {', '.join(all_dataset_names())}")

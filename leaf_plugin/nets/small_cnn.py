@@ -1,0 +1,64 @@
+"""A small CPU-friendly backbone that follows semilearn's net contract.
+
+Four stages of (3x3 conv-BN-ReLU) x 2 + 2x2 max-pool, widths 16-32-64-128,
+global average pooling, a linear head: about 0.29M parameters.  ``forward``
+returns ``{'logits', 'feat'}`` and honours ``only_feat`` / ``only_fc`` like
+``semilearn.nets.wrn``.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+import torch.nn as nn
+
+
+def _stage(cin: int, cout: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True),
+        nn.Conv2d(cout, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True),
+        nn.MaxPool2d(2),
+    )
+
+
+class SmallCNN(nn.Module):
+    """Four-stage CNN; ``num_features`` is the pooled feature size."""
+
+    def __init__(self, num_classes: int, widths: Sequence[int] = (16, 32, 64, 128), in_chans: int = 3):
+        super().__init__()
+        chans = [in_chans, *widths]
+        self.stages = nn.Sequential(*[_stage(a, b) for a, b in zip(chans[:-1], chans[1:])])
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.num_features = chans[-1]
+        self.classifier = nn.Linear(self.num_features, num_classes)
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+
+    def extract(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.flatten(self.pool(self.stages(x)), 1)
+
+    def forward(self, x: torch.Tensor, only_fc: bool = False, only_feat: bool = False, **kwargs):
+        if only_fc:
+            return self.classifier(x)
+        feat = self.extract(x)
+        if only_feat:
+            return feat
+        return {"logits": self.classifier(feat), "feat": feat}
+
+    def group_matcher(self, coarse: bool = False, prefix: str = ""):
+        return dict(stem=r"^{}stages\.0".format(prefix),
+                    blocks=r"^{}stages\.(\d+)".format(prefix))
+
+    def no_weight_decay(self):
+        return []
+
+
+def leaf_cnn4(num_classes: int, pretrained: bool = False, pretrained_path: str = None, **kwargs) -> SmallCNN:
+    """semilearn-style builder of :class:`SmallCNN` (``--net leaf_cnn4``)."""
+    from .pretrained import load_pretrained_backbone
+
+    model = SmallCNN(num_classes, **kwargs)
+    if pretrained_path:
+        load_pretrained_backbone(model, pretrained_path)
+    return model
