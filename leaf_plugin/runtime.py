@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from collections import defaultdict
 from inspect import signature
 from typing import Optional
@@ -113,7 +114,9 @@ class DeviceParamUpdateHook(ParamUpdateHook):
         super().after_train_step(algorithm)
         if algorithm.device.type == "cuda":
             torch.cuda.synchronize(algorithm.device)
-        algorithm.log_dict["train/run_time"] = time.perf_counter() - algorithm._step_started
+        started = getattr(algorithm, "_step_started", None)
+        if started is not None:
+            algorithm.log_dict["train/run_time"] = time.perf_counter() - started
 
 
 class WallClockTimerHook(Hook):
@@ -142,7 +145,10 @@ class DeviceRuntime:
         self.nonfinite_skipped = 0
         self._pending_rng = None
         self._in_step = False
-        super().__init__(args, net_builder, tb_log, logger, **kwargs)
+        with warnings.catch_warnings():  # semilearn makes a CUDA GradScaler even on the CPU
+            warnings.filterwarnings("ignore", message=".*GradScaler is enabled, but CUDA is not available.*")
+            super().__init__(args, net_builder, tb_log, logger, **kwargs)
+        self.epoch = self.start_epoch
         self.model.to(self.device)
         self.ema_model.to(self.device)
         if self.device.type == "cpu" and self.use_amp:

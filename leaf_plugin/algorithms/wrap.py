@@ -139,7 +139,9 @@ class LeafAlgorithm:
         return [n for n in signature(self.leaf_host.train_step).parameters if n != "self"]
 
     def train_step_inputs(self) -> list:
-        return self.host_inputs() + ["x_ulb_w_2"]
+        """The host's inputs, plus the views LEAF needs whether or not the host uses them."""
+        host = self.host_inputs()
+        return host + [n for n in ("x_ulb_w", "x_ulb_s", "x_ulb_w_2") if n not in host]
 
     # ---- the host's mask ----------------------------------------------------------------
     def call_hook(self, fn_name, hook_name=None, *args, **kwargs):

@@ -1,0 +1,213 @@
+"""LEAF network hook: semantic and instance expert levels around any semilearn backbone.
+
+```
+x -> backbone (only_feat) -> h [B,d] -> semantic gating -> f -> z = normalize(f)
+  -> instance gating (on z, "feat") -> feature_scale * g -> backbone classifier -> logits
+                                              [-> instance gating on logits, "logits"]
+```
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, List, Optional
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..errors import UserError
+from .gating import ExpertGating
+
+__all__ = ["LeafConfig", "LeafNet", "build_leaf_net", "backbone_feature_dim"]
+
+_PLACEMENTS = ("feat", "logits")
+
+
+@dataclass
+class LeafConfig:
+    """Options of the LEAF network hook.
+
+    Attributes:
+        num_experts: experts per level (K).
+        top_k: experts kept per sample, in ``1..num_experts``.
+        noisy_gating: Shazeer's learned gate noise in training.
+        balance_coef: weight of each level's load-balancing term.
+        semantic: build the semantic level (experts on the backbone feature).
+        instance: build the instance level.
+        instance_on: ``"feat"`` = on the normalised d-dim feature before the classifier (the
+            released code's placement); ``"logits"`` = on the C-dim logits after the classifier
+            (the paper figure's placement).
+        feature_scale: the unit-norm feature is multiplied by this before the classifier. A
+            unit-norm feature through a freshly initialised linear head gives logits of size
+            ~1/sqrt(d), i.e. near-uniform softmax and tiny gradients; a fixed scale (as in
+            cosine / NormFace classifiers) restores a usable logit range.
+        faithful: reproduce the released code (shared expert, top-1 gate, log-sum-exp fusion,
+            no balance term, unscaled feature). Forces ``top_k = 1`` and ``feature_scale = 1.0``.
+    """
+
+    num_experts: int = 8
+    top_k: int = 2
+    noisy_gating: bool = True
+    balance_coef: float = 0.01
+    semantic: bool = True
+    instance: bool = True
+    instance_on: str = "feat"
+    feature_scale: float = 16.0
+    faithful: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("num_experts", "top_k"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise UserError(f"leaf: {name} must be an integer, got {value!r}")
+        for name in ("noisy_gating", "semantic", "instance", "faithful"):
+            if not isinstance(getattr(self, name), bool):
+                raise UserError(f"leaf: {name} must be true or false, got {getattr(self, name)!r}")
+        if self.num_experts < 1:
+            raise UserError(f"leaf: num_experts must be >= 1, got {self.num_experts}")
+        if self.faithful:
+            self.top_k = 1
+            self.feature_scale = 1.0
+        if not 1 <= self.top_k <= self.num_experts:
+            raise UserError(
+                f"leaf: top_k must be in 1..num_experts ({self.num_experts}), got {self.top_k}"
+            )
+        if self.instance_on not in _PLACEMENTS:
+            raise UserError(
+                f"leaf: instance_on must be one of {', '.join(_PLACEMENTS)}, got {self.instance_on!r}"
+            )
+        for name in ("balance_coef", "feature_scale"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise UserError(f"leaf: {name} must be a finite number, got {value!r}")
+        if self.balance_coef < 0:
+            raise UserError(f"leaf: balance_coef must be >= 0, got {self.balance_coef}")
+        if self.feature_scale <= 0:
+            raise UserError(f"leaf: feature_scale must be > 0, got {self.feature_scale}")
+
+
+def _in_features(module: nn.Module) -> Optional[int]:
+    if isinstance(module, nn.Linear):
+        return module.in_features
+    for m in module.modules():  # e.g. nn.Sequential heads: the first Linear's input
+        if isinstance(m, nn.Linear):
+            return m.in_features
+    return None
+
+
+def backbone_feature_dim(backbone: nn.Module) -> int:
+    """Pooled-feature size: ``num_features``, else the classifier / fc / head input size."""
+    dim = getattr(backbone, "num_features", None)
+    if isinstance(dim, int) and dim > 0:
+        return dim
+    for name in ("classifier", "fc", "head"):
+        head = getattr(backbone, name, None)
+        if isinstance(head, nn.Module) and (dim := _in_features(head)) is not None:
+            return dim
+    raise UserError(
+        f"leaf: cannot tell the feature size of {type(backbone).__name__} "
+        "(no num_features and no Linear classifier / fc / head)"
+    )
+
+
+class LeafNet(nn.Module):
+    """Wrap a semilearn backbone with LEAF's semantic and instance expert levels.
+
+    ``forward(x)`` returns ``{'logits', 'feat', 'leaf_z', 'leaf_balance', 'leaf_gates'}``;
+    ``'feat'`` is what entered the classifier. ``only_feat`` returns that feature;
+    ``only_fc`` maps such a feature to logits. Disabled levels are not built.
+    """
+
+    def __init__(self, backbone: nn.Module, num_classes: int, config: LeafConfig) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.num_classes = num_classes
+        self.config = config
+        self.num_features = backbone_feature_dim(backbone)
+
+        def level(dim: int) -> ExpertGating:
+            return ExpertGating(
+                dim,
+                num_experts=config.num_experts,
+                top_k=config.top_k,
+                noisy=config.noisy_gating,
+                balance_coef=config.balance_coef,
+                faithful=config.faithful,
+            )
+
+        self.semantic = level(self.num_features) if config.semantic else None
+        self.instance: Optional[ExpertGating] = None
+        if config.instance:
+            dim = self.num_features if config.instance_on == "feat" else num_classes
+            self.instance = level(dim)
+
+    @property
+    def _instance_on_logits(self) -> bool:
+        return self.instance is not None and self.config.instance_on == "logits"
+
+    def _classify(self, feat: Tensor) -> tuple[Tensor, Optional[Tensor], Optional[Tensor]]:
+        logits = self.backbone(feat, only_fc=True)
+        if self._instance_on_logits:
+            logits, gates, balance = self.instance(logits)
+            return logits, gates, balance
+        return logits, None, None
+
+    def forward(self, x: Tensor, only_fc: bool = False, only_feat: bool = False, **kwargs: Any) -> Any:
+        if only_fc:
+            return self._classify(x)[0]
+
+        h = self.backbone(x, only_feat=True, **kwargs)
+        balance = h.new_zeros((), dtype=torch.float32)
+        gates: Dict[str, Optional[Tensor]] = {"semantic": None, "instance": None}
+        f = h
+        if self.semantic is not None:
+            f, gates["semantic"], b = self.semantic(h)
+            balance = balance + b
+        z = F.normalize(f, dim=1)
+        g = z
+        if self.instance is not None and not self._instance_on_logits:
+            g, gates["instance"], b = self.instance(z)
+            balance = balance + b
+        feat = self.config.feature_scale * g
+        if only_feat:
+            return feat
+
+        logits, inst_gates, b = self._classify(feat)
+        if inst_gates is not None:
+            gates["instance"] = inst_gates
+            balance = balance + b
+        return {
+            "logits": logits,
+            "feat": feat,
+            "leaf_z": z,
+            "leaf_balance": balance,
+            "leaf_gates": gates,
+        }
+
+    def leaf_parameter_names(self) -> List[str]:
+        """Names of the parameters LEAF adds (outside ``backbone.``)."""
+        return [n for n, _ in self.named_parameters() if not n.startswith("backbone.")]
+
+    def group_matcher(self, coarse: bool = False, prefix: str = "") -> Dict[str, Any]:
+        """Backbone groups (prefixed ``backbone.``), then one group for the LEAF levels."""
+        matcher: Dict[str, Any] = {}
+        if hasattr(self.backbone, "group_matcher"):
+            matcher.update(self.backbone.group_matcher(coarse, prefix=f"{prefix}backbone."))
+        matcher["leaf"] = r"^{}(?:semantic|instance)\.".format(prefix)
+        return matcher
+
+    def no_weight_decay(self) -> List[str]:
+        """Backbone's no-decay names (prefixed ``backbone.``) plus the LEAF expert biases."""
+        names: List[str] = []
+        if hasattr(self.backbone, "no_weight_decay"):
+            names = [f"backbone.{n}" for n in self.backbone.no_weight_decay()]
+        names += [n for n in self.leaf_parameter_names() if n.endswith("_bias")]
+        return names
+
+
+def build_leaf_net(
+    net_builder: Callable[..., nn.Module], num_classes: int, config: LeafConfig, **builder_kwargs: Any
+) -> LeafNet:
+    """Build the backbone with ``net_builder(num_classes=..., **builder_kwargs)`` and wrap it."""
+    return LeafNet(net_builder(num_classes=num_classes, **builder_kwargs), num_classes, config)
