@@ -149,6 +149,8 @@ class DeviceRuntime:
             warnings.filterwarnings("ignore", message=".*GradScaler is enabled, but CUDA is not available.*")
             super().__init__(args, net_builder, tb_log, logger, **kwargs)
         self.epoch = self.start_epoch
+        # semilearn decides "first process of a node" by rank % ngpus_per_node: 0 GPUs on a CPU
+        self.ngpus_per_node = max(1, int(getattr(args, "procs_per_node", None) or self.ngpus_per_node or 1))
         self.model.to(self.device)
         self.ema_model.to(self.device)
         if self.device.type == "cpu" and self.use_amp:

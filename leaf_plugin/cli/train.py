@@ -65,7 +65,8 @@ def run_train(args: Namespace) -> dict:
     return main_worker(args.gpu if device.type == "cuda" else 0, 1, args)
 
 
-def main_worker(local_rank: int, procs_per_node: int, args: Namespace) -> dict:
+def main_worker(local_rank: int, procs_per_node: int, args: Namespace, on_done=None) -> dict:
+    """One training process (USB's main_worker); ``on_done(algorithm)`` runs after training."""
     from ..algorithms import algorithm_class
     from ..runtime import resolve_device
 
@@ -131,6 +132,8 @@ def main_worker(local_rank: int, procs_per_node: int, args: Namespace) -> dict:
         logger.info(f"checkpoint: {result['checkpoint']}  logs: {result['log']}"
                     + (f"  tensorboard: {os.path.join(save_path, 'tensorboard')}" if tb_log else ""))
     close_logger(logger)
+    if on_done is not None:
+        on_done(algorithm)
     if args.distributed:
         import torch.distributed as dist
         dist.barrier()
@@ -139,10 +142,19 @@ def main_worker(local_rank: int, procs_per_node: int, args: Namespace) -> dict:
 
 
 def wrap_ddp(algorithm, device: torch.device) -> None:
-    """DistributedDataParallel around the model and the EMA model, as USB does."""
+    """DistributedDataParallel around the model and the EMA model, as USB does (SyncBatchNorm
+    on GPUs; on CPUs, where SyncBatchNorm does not run, BN statistics stay per process and
+    rank 0's are saved)."""
+    import warnings
+
     from torch.nn.parallel import DistributedDataParallel as DDP
 
     ids = [device.index] if device.type == "cuda" else None
-    algorithm.model = DDP(algorithm.model, device_ids=ids, broadcast_buffers=False, find_unused_parameters=True)
-    algorithm.ema_model = DDP(algorithm.ema_model, device_ids=ids, broadcast_buffers=False,
-                              find_unused_parameters=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # broadcast_buffers, USB's setting
+        for name in ("model", "ema_model"):
+            module = getattr(algorithm, name)
+            if device.type == "cuda":
+                module = torch.nn.SyncBatchNorm.convert_sync_batchnorm(module)
+            setattr(algorithm, name, DDP(module, device_ids=ids, broadcast_buffers=False,
+                                         find_unused_parameters=True))

@@ -34,9 +34,13 @@ def cv_squared(x: Tensor, eps: float = 1e-10) -> Tensor:
 
 def _sync_sum(x: Tensor) -> Tensor:
     """Differentiable all-reduce (sum) across ranks."""
+    import warnings
+
     from torch.distributed.nn.functional import all_reduce
 
-    return all_reduce(x, op=dist.ReduceOp.SUM)
+    with warnings.catch_warnings():  # deprecated for _functional_collectives, which has no autograd here
+        warnings.simplefilter("ignore", FutureWarning)
+        return all_reduce(x, op=dist.ReduceOp.SUM)
 
 
 class ExpertGating(nn.Module):
