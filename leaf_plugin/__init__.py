@@ -21,5 +21,14 @@ from .runtime import DeviceRuntime, with_runtime
 
 __version__ = "0.1.0"
 
-__all__ = ["wrap", "LeafWrapError", "LEAF_ALGORITHMS", "algorithm_class", "ExpertGating", "LeafConfig",
+
+def train(argv=()) -> dict:
+    """Run ``semilearn train ARGV`` in this process; returns the run's results
+    (final EMA top-1, balanced accuracy, wall time, paths).  Raises UserError on bad input."""
+    from .cli.config import parse_train_args
+    from .cli.train import run_train
+
+    return run_train(parse_train_args(list(map(str, argv))))
+
+__all__ = ["train", "wrap", "LeafWrapError", "LEAF_ALGORITHMS", "algorithm_class", "ExpertGating", "LeafConfig",
            "LeafNet", "DeviceRuntime", "with_runtime", "UserError", "TrainingError", "__version__"]

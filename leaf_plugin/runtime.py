@@ -145,8 +145,8 @@ class DeviceRuntime:
         self.nonfinite_skipped = 0
         self._pending_rng = None
         self._in_step = False
-        with warnings.catch_warnings():  # semilearn makes a CUDA GradScaler even on the CPU
-            warnings.filterwarnings("ignore", message=".*GradScaler is enabled, but CUDA is not available.*")
+        with warnings.catch_warnings():  # semilearn makes a (deprecated) CUDA GradScaler even on the CPU
+            warnings.filterwarnings("ignore", message=".*GradScaler.*")
             super().__init__(args, net_builder, tb_log, logger, **kwargs)
         self.epoch = self.start_epoch
         # semilearn decides "first process of a node" by rank % ngpus_per_node: 0 GPUs on a CPU

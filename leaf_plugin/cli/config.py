@@ -48,7 +48,7 @@ def add_usb_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("saving and loading")
     g.add_argument("--save_dir", type=str, default="./saved_models")
     g.add_argument("-sn", "--save_name", type=str, default=None,
-                   help="run folder under --save_dir (default: ALGORITHM_DATASET_NUMLABELS_SEED)")
+                   help="run folder under --save_dir (None: ALGORITHM_DATASET_NUMLABELS_SEED)")
     optional_bool(g, "--resume", False, "continue the run in --save_dir/--save_name (or from --load_path)")
     g.add_argument("--load_path", type=str, default=None, help="checkpoint to resume from")
     optional_bool(g, "--overwrite", False, "replace an existing run folder (never done without it)")
@@ -64,7 +64,7 @@ def add_usb_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--num_eval_iter", type=int, default=EMBEDDED_DEFAULTS["num_eval_iter"])
     g.add_argument("--num_log_iter", type=int, default=EMBEDDED_DEFAULTS["num_log_iter"])
     g.add_argument("-nl", "--num_labels", type=int, default=None,
-                   help="labeled images in total, num_labels // C per class (default: 4 per class)")
+                   help="labeled images in total, num_labels // C per class (None: 4 per class)")
     g.add_argument("-bsz", "--batch_size", type=int, default=EMBEDDED_DEFAULTS["batch_size"])
     g.add_argument("--uratio", type=int, default=EMBEDDED_DEFAULTS["uratio"])
     g.add_argument("--eval_batch_size", type=int, default=EMBEDDED_DEFAULTS["eval_batch_size"])
@@ -102,7 +102,7 @@ def add_usb_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--lb_imb_ratio", type=int, default=1)
     g.add_argument("--ulb_imb_ratio", type=int, default=1)
     g.add_argument("--ulb_num_labels", type=int, default=None)
-    g.add_argument("--img_size", type=int, default=None, help="default: the dataset's own")
+    g.add_argument("--img_size", type=int, default=None, help="None: the dataset's own")
     g.add_argument("--crop_ratio", type=float, default=0.875)
     g.add_argument("--max_length", type=int, default=512)
     g.add_argument("--max_length_seconds", type=float, default=4.0)
@@ -114,7 +114,7 @@ def add_usb_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--rank", type=int, default=0, help="node rank")
     g.add_argument("-du", "--dist-url", "--dist_url", dest="dist_url", type=str, default="tcp://127.0.0.1:11111")
     g.add_argument("--dist-backend", "--dist_backend", dest="dist_backend", type=str, default=None,
-                   help="nccl on GPUs, gloo on CPUs (default)")
+                   help="None: nccl on GPUs, gloo on CPUs")
     g.add_argument("--seed", type=int, default=EMBEDDED_DEFAULTS["seed"])
     g.add_argument("--gpu", type=lambda v: None if str(v) == "None" else int(v), default=None)
     g.add_argument("--multiprocessing-distributed", "--multiprocessing_distributed",
@@ -124,21 +124,25 @@ def add_usb_arguments(p: argparse.ArgumentParser) -> None:
 
 def add_plugin_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("leaf-plugin runtime")
-    g.add_argument("--device", type=str, default="auto", choices=["cpu", "cuda", "auto"])
+    g.add_argument("--device", type=str, default="auto", choices=["cpu", "cuda", "auto"],
+                   help="where to train; auto = CUDA when present")
     g.add_argument("--procs_per_node", type=int, default=None,
-                   help="processes per node with --multiprocessing-distributed (default: GPUs, or 2 on CPU)")
+                   help="processes per node with --multiprocessing-distributed (None: one per GPU, or 2 on CPU)")
     g.add_argument("--skip_nonfinite", type=int, default=0,
                    help="skip up to N steps whose loss is NaN/inf instead of stopping")
     g.add_argument("--aug_recipe", type=str, default=None, choices=["released", "small"],
-                   help="augmentation recipe (default: the dataset's own)")
-    g.add_argument("--skip_bad_images", type=flag_bool, default=False)
-    g.add_argument("--pretrain_strict", type=flag_bool, default=True)
+                   help="augmentation recipe (None: the dataset's own)")
+    g.add_argument("--skip_bad_images", type=flag_bool, default=False,
+                   help="skip (and count) unreadable images instead of stopping")
+    g.add_argument("--pretrain_strict", type=flag_bool, default=True,
+                   help="stop when --pretrain_path does not match the backbone")
     optional_bool(g, "--progress", True, "show a progress bar")
     optional_bool(g, "--report", True, "write plots and report.md into the run folder at the end")
 
 
 def base_parser(prog: str = "semilearn train", add_help: bool = True) -> argparse.ArgumentParser:
-    p = OneLineParser(prog=prog, add_help=add_help, description="Train a USB (semilearn) algorithm, LEAF-wrapped or not, "
+    p = OneLineParser(prog=prog, add_help=add_help, formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                      description="Train a USB (semilearn) algorithm, LEAF-wrapped or not, "
                       "on CPU or CUDA. Values on the command line override the config file.")
     add_usb_arguments(p)
     add_plugin_arguments(p)
