@@ -64,7 +64,8 @@ def add_usb_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--num_eval_iter", type=int, default=EMBEDDED_DEFAULTS["num_eval_iter"])
     g.add_argument("--num_log_iter", type=int, default=EMBEDDED_DEFAULTS["num_log_iter"])
     g.add_argument("-nl", "--num_labels", type=int, default=None,
-                   help="labeled images in total, num_labels // C per class (None: 4 per class)")
+                   help="labeled images in total, num_labels // C per class (None: the dataset's default; "
+                        "-1: every image labeled)")
     g.add_argument("-bsz", "--batch_size", type=int, default=EMBEDDED_DEFAULTS["batch_size"])
     g.add_argument("--uratio", type=int, default=EMBEDDED_DEFAULTS["uratio"])
     g.add_argument("--eval_batch_size", type=int, default=EMBEDDED_DEFAULTS["eval_batch_size"])
@@ -259,7 +260,12 @@ def finalize_args(args: argparse.Namespace) -> argparse.Namespace:
         args.num_classes = args.num_classes or 10
         args.num_labels = 400 if args.num_labels is None else args.num_labels
         args.img_size = args.img_size or 32
-    for name in ("batch_size", "uratio", "num_train_iter", "epoch", "eval_batch_size", "num_labels"):
+    if args.num_labels == -1 and spec is None:
+        raise UserError(f"--num_labels -1 (every image labeled) works with the plug-in's datasets, not "
+                        f"semilearn's '{args.dataset}'; expected a positive number")
+    if args.num_labels == 0 or args.num_labels < -1:
+        raise UserError(f"--num_labels is {args.num_labels}; expected a positive integer (or -1: all labeled)")
+    for name in ("batch_size", "uratio", "num_train_iter", "epoch", "eval_batch_size"):
         if getattr(args, name) <= 0:
             raise UserError(f"--{name} is {getattr(args, name)}; expected a positive integer")
     for name in ("num_eval_iter", "num_log_iter"):

@@ -11,12 +11,16 @@ from ..errors import UserError
 def balanced_split(targets: np.ndarray, num_labels: int, num_classes: int, seed: int,
                    class_names: Optional[Sequence[str]] = None,
                    include_lb_to_ulb: bool = True):
-    """Indices of ``num_labels // num_classes`` labeled images per class, and the rest.
+    """Indices of ``num_labels // num_classes`` labeled images per class, and the rest
+    (``num_labels == -1``: every image labeled, and the unlabeled set is all of them too).
 
     The choice depends only on ``seed`` (not on numpy's global state), so every
     algorithm run with the same seed sees the same labeled images.
     """
     targets = np.asarray(targets)
+    if num_labels == -1:  # every training image labeled (the fully supervised upper bound)
+        everything = np.arange(len(targets))
+        return everything, everything.copy()
     if num_labels < num_classes:
         raise UserError(f"--num_labels {num_labels} is smaller than the number of classes "
                         f"({num_classes}); expected at least one label per class")

@@ -1,0 +1,251 @@
+"""Does LEAF beat its host, and by how much?  A resumable grid of ``semilearn train`` runs.
+
+Every cell (algorithm x seed) is one ``semilearn train`` process (the same code path as the
+command), its result appended to ``benchmarks/results/<name>.csv`` as soon as it finishes; a
+cell already in the CSV with the same settings is not run again, so an interrupted grid loses
+at most the cell in progress.  At the end (or with ``--table-only``) it prints a markdown
+table (mean +- std of top-1 and balanced accuracy per algorithm, and per host the paired
+per-seed difference leaf_host - host), and writes a bar chart and a learning-curve PNG.
+
+    # the CPU-scale FER2013 protocol, from the self-supervised checkpoint
+    python benchmarks/compare.py --name fer2013_simclr --protocol fer2013 \
+        --pretrain_path benchmarks/checkpoints/simclr_fer2013_leaf_cnn4.pth --seeds 0 1 2
+    # a smoke grid on the embedded default
+    python benchmarks/compare.py --name smoke --protocol digits --algorithms fixmatch leaf_fixmatch \
+        --seeds 0 --num_train_iter 20
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Dict, List, Optional
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+HOSTS = ("fixmatch", "flexmatch", "freematch")
+DEFAULT_GRID = [*HOSTS, *(f"leaf_{h}" for h in HOSTS), "leaf", "supervised", "fullysupervised"]
+FIELDS = ["algorithm", "seed", "labels", "iterations", "top1", "balanced_acc", "wall_time_s", "git_commit",
+          "settings", "run_dir"]
+
+# the CPU-scale FER2013 protocol (see benchmarks/RESULTS.md): 175 labels, 48 px, leaf_cnn4
+PROTOCOLS = {
+    "fer2013": ["--dataset", "fer2013", "--data_dir", str((REPO / ".." / "shared" / "data" / "fer2013" /
+                                                           "fer2013_dev.npz").resolve()),
+                "--net", "leaf_cnn4", "--img_size", "48", "--aug_recipe", "small", "--num_labels", "175",
+                "--batch_size", "16", "--uratio", "2", "--eval_batch_size", "512", "--num_workers", "0",
+                "--lr", "0.03", "--ema_m", "0.999"],
+    "digits": ["--dataset", "digits", "--net", "leaf_cnn4", "--img_size", "32", "--num_labels", "40",
+               "--batch_size", "16", "--uratio", "2", "--num_workers", "0"],
+}
+
+
+def git_commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
+                              text=True, check=True).stdout.strip()
+    except Exception:
+        return "unknown"
+
+
+def settings_key(argv: List[str]) -> str:
+    """A short hash of everything that defines a cell besides algorithm and seed."""
+    return hashlib.sha1(" ".join(argv).encode()).hexdigest()[:10]
+
+
+def read_rows(path: Path) -> List[dict]:
+    if not path.exists():
+        return []
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def append_row(path: Path, row: dict) -> None:
+    new = not path.exists()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=FIELDS)
+        if new:
+            writer.writeheader()
+        writer.writerow(row)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def cell_argv(opts, algorithm: str, seed: int) -> List[str]:
+    argv = list(PROTOCOLS[opts.protocol])
+    argv += ["--num_train_iter", str(opts.num_train_iter), "--num_eval_iter", str(opts.num_eval_iter),
+             "--num_log_iter", str(opts.num_log_iter)]
+    if opts.pretrain_path and algorithm != "fullysupervised_scratch":
+        argv += ["--pretrain_path", opts.pretrain_path]
+    if algorithm == "fullysupervised":
+        argv += ["--num_labels", "-1"]  # every training image labeled: the upper bound
+    return argv + list(opts.extra)
+
+
+def run_cell(opts, algorithm: str, seed: int, settings: str) -> dict:
+    run_name = f"{opts.name}_{algorithm}_s{seed}_{settings}"
+    argv = ["train", "--algorithm", algorithm, "--seed", str(seed), *cell_argv(opts, algorithm, seed),
+            "--device", opts.device, "--save_dir", str(opts.runs_dir), "--save_name", run_name, "--overwrite",
+            "--progress", "false", "--report", "false", "--use_tensorboard", "false"]
+    started = time.time()
+    proc = subprocess.run([sys.executable, "-m", "leaf_plugin.cli", *argv], cwd=REPO, capture_output=True,
+                          text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{algorithm} seed {seed} failed (exit {proc.returncode}): "
+                           f"{proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else ''}")
+    result = json.loads((Path(opts.runs_dir) / run_name / "results.json").read_text())
+    return {"algorithm": algorithm, "seed": seed, "labels": result["num_labels"], "iterations": result["iterations"],
+            "top1": f"{result['top1']:.6f}", "balanced_acc": f"{result['balanced_acc']:.6f}",
+            "wall_time_s": f"{time.time() - started:.1f}", "git_commit": git_commit(), "settings": settings,
+            "run_dir": str(Path(opts.runs_dir) / run_name)}
+
+
+def mean_std(values: List[float]) -> str:
+    if not values:
+        return "-"
+    std = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{100 * statistics.mean(values):.2f} +- {100 * std:.2f}"
+
+
+def summarise(rows: List[dict], algorithms: List[str]) -> str:
+    """The markdown tables: per algorithm, and the paired leaf_host - host differences."""
+    by: Dict[str, Dict[int, dict]] = {}
+    for r in rows:
+        by.setdefault(r["algorithm"], {})[int(r["seed"])] = r
+    lines = ["| algorithm | seeds | top-1 (%) | balanced acc (%) | wall time per run (s) |",
+             "|---|---|---|---|---|"]
+    for alg in algorithms:
+        cells = by.get(alg, {})
+        if not cells:
+            continue
+        top1 = [float(c["top1"]) for c in cells.values()]
+        bal = [float(c["balanced_acc"]) for c in cells.values()]
+        wall = statistics.mean(float(c["wall_time_s"]) for c in cells.values())
+        lines.append(f"| {alg} | {','.join(map(str, sorted(cells)))} | {mean_std(top1)} | {mean_std(bal)} | "
+                     f"{wall:.0f} |")
+    paired = []
+    for host in HOSTS:
+        leaf, base = by.get(f"leaf_{host}", {}), by.get(host, {})
+        seeds = sorted(set(leaf) & set(base))
+        if not seeds:
+            continue
+        diffs = [100 * (float(leaf[s]["top1"]) - float(base[s]["top1"])) for s in seeds]
+        per_seed = ", ".join(f"{s}: {d:+.2f}" for s, d in zip(seeds, diffs))
+        paired.append(f"| leaf_{host} - {host} | {per_seed} | {statistics.mean(diffs):+.2f} | {min(diffs):+.2f} |")
+    if paired:
+        lines += ["", "| paired top-1 difference (points) | per seed | mean | min |", "|---|---|---|---|", *paired]
+    return "\n".join(lines)
+
+
+def plot(rows: List[dict], algorithms: List[str], out_prefix: Path) -> List[Path]:
+    """Bar chart with error bars, and learning curves from each run's metrics.jsonl."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    present = [a for a in algorithms if any(r["algorithm"] == a for r in rows)]
+    if not present:
+        return []
+    means, stds = [], []
+    for alg in present:
+        vals = [100 * float(r["top1"]) for r in rows if r["algorithm"] == alg]
+        means.append(statistics.mean(vals))
+        stds.append(statistics.stdev(vals) if len(vals) > 1 else 0.0)
+    fig, ax = plt.subplots(figsize=(max(4, 0.9 * len(present)), 3.2), dpi=100)
+    ax.bar(range(len(present)), means, yerr=stds, capsize=4, color=["#4c72b0" if a.startswith("leaf") else "#999999"
+                                                                      for a in present])
+    ax.set_xticks(range(len(present)), present, rotation=35, ha="right")
+    ax.set_ylabel("test top-1 (%)")
+    ax.set_title("mean +- std over seeds")
+    fig.tight_layout()
+    bars = out_prefix.with_name(out_prefix.name + "_bars.png")
+    fig.savefig(bars)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
+    for alg in present:
+        curves = []
+        for r in rows:
+            path = Path(r["run_dir"]) / "metrics.jsonl"
+            if r["algorithm"] != alg or not path.exists():
+                continue
+            points = {}
+            for line in path.read_text().splitlines():
+                row = json.loads(line)
+                if "eval/top-1-acc" in row:
+                    points[row["it"]] = 100 * row["eval/top-1-acc"]
+            curves.append(points)
+        if curves:
+            its = sorted(set.intersection(*(set(c) for c in curves)))
+            ax.plot(its, [statistics.mean(c[i] for c in curves) for i in its], marker="o", ms=3, label=alg)
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("test top-1 (%)")
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    curves_png = out_prefix.with_name(out_prefix.name + "_curves.png")
+    fig.savefig(curves_png)
+    plt.close(fig)
+    return [bars, curves_png]
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--name", required=True, help="results/<name>.csv")
+    p.add_argument("--protocol", choices=sorted(PROTOCOLS), default="fer2013")
+    p.add_argument("--algorithms", nargs="+", default=DEFAULT_GRID)
+    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    p.add_argument("--num_train_iter", type=int, default=2000)
+    p.add_argument("--num_eval_iter", type=int, default=500)
+    p.add_argument("--num_log_iter", type=int, default=50)
+    p.add_argument("--pretrain_path", default="")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--results_dir", default=str(HERE / "results"))
+    p.add_argument("--runs_dir", default=str(REPO / "runs" / "compare"))
+    p.add_argument("--table-only", dest="table_only", action="store_true")
+    p.add_argument("extra", nargs="*", help="more `semilearn train` flags for every cell, after --")
+    opts = p.parse_args(argv)
+    csv_path = Path(opts.results_dir) / f"{opts.name}.csv"
+    done = {(r["algorithm"], int(r["seed"]), r["settings"]) for r in read_rows(csv_path)}
+    failures = []
+    if not opts.table_only:
+        for seed in opts.seeds:
+            for alg in opts.algorithms:
+                settings = settings_key(cell_argv(opts, alg, seed))
+                if (alg, seed, settings) in done:
+                    print(f"[skip] {alg} seed {seed}: already in {csv_path.name}", flush=True)
+                    continue
+                print(f"[run ] {alg} seed {seed} ...", flush=True)
+                try:
+                    row = run_cell(opts, alg, seed, settings)
+                except RuntimeError as exc:
+                    failures.append(str(exc))
+                    print(f"[fail] {exc}", flush=True)
+                    continue
+                append_row(csv_path, row)
+                print(f"[done] {alg} seed {seed}: top-1 {100 * float(row['top1']):.2f} %, balanced "
+                      f"{100 * float(row['balanced_acc']):.2f} %, {row['wall_time_s']} s", flush=True)
+    wanted = {settings_key(cell_argv(opts, a, s)) for a in opts.algorithms for s in opts.seeds}
+    rows = [r for r in read_rows(csv_path) if r["settings"] in wanted and r["algorithm"] in opts.algorithms
+            and int(r["seed"]) in opts.seeds]
+    print()
+    print(summarise(rows, opts.algorithms))
+    for path in plot(rows, opts.algorithms, Path(opts.results_dir) / opts.name):
+        print(f"wrote {path}")
+    if failures:
+        print(f"{len(failures)} cell(s) failed:\n  " + "\n  ".join(failures), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
