@@ -99,7 +99,8 @@ class DeviceParamUpdateHook(ParamUpdateHook):
     def after_train_step(self, algorithm):
         loss = algorithm.out_dict["loss"]
         if not torch.isfinite(loss.detach()).all():
-            bad = [k for k, v in algorithm.log_dict.items() if isinstance(v, float) and not np.isfinite(v)]
+            bad = [k for k, v in algorithm.log_dict.items()
+                   if k.endswith("loss") and isinstance(v, float) and not np.isfinite(v)]
             term = bad[0].split("/")[-1] if bad else "total_loss"
             if algorithm.nonfinite_skipped < algorithm.args.skip_nonfinite:
                 algorithm.nonfinite_skipped += 1
