@@ -17,7 +17,7 @@ from ..errors import UserError
 # defaults that make a bare ``semilearn train`` the embedded default job
 EMBEDDED_DEFAULTS = dict(dataset="digits", net="leaf_cnn4", num_train_iter=600, num_eval_iter=200,
                          num_log_iter=50, batch_size=16, uratio=3, eval_batch_size=256, img_size=32,
-                         seed=0, num_workers=0)
+                         seed=0, num_workers=0, ema_m=0.99)
 
 
 def flag_bool(value) -> bool:
@@ -69,7 +69,9 @@ def add_usb_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("-bsz", "--batch_size", type=int, default=EMBEDDED_DEFAULTS["batch_size"])
     g.add_argument("--uratio", type=int, default=EMBEDDED_DEFAULTS["uratio"])
     g.add_argument("--eval_batch_size", type=int, default=EMBEDDED_DEFAULTS["eval_batch_size"])
-    g.add_argument("--ema_m", type=float, default=0.999)
+    g.add_argument("--ema_m", type=float, default=EMBEDDED_DEFAULTS["ema_m"],
+                   help="EMA momentum of the evaluated model (USB uses 0.999 for its 1M-iteration runs; "
+                        "0.999 keeps half of the initial weights after 700 steps)")
     g.add_argument("--ulb_loss_ratio", type=float, default=1.0)
 
     g = p.add_argument_group("optimizer")
@@ -120,7 +122,7 @@ def add_usb_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--gpu", type=lambda v: None if str(v) == "None" else int(v), default=None)
     g.add_argument("--multiprocessing-distributed", "--multiprocessing_distributed",
                    dest="multiprocessing_distributed", type=flag_bool, nargs="?", const=True, default=False)
-    g.add_argument("--c", type=str, default="", help="a YAML config file in USB's format")
+    g.add_argument("-c", "--c", dest="c", type=str, default="", help="a YAML config file in USB's format")
 
 
 def add_plugin_arguments(p: argparse.ArgumentParser) -> None:
@@ -250,11 +252,12 @@ def finalize_args(args: argparse.Namespace) -> argparse.Namespace:
 
     spec = get_dataset_spec(args.dataset)
     if spec is not None:
-        if args.num_classes not in (None, spec.num_classes):
+        num_classes = spec.classes_for(args)
+        if args.num_classes not in (None, num_classes):
             raise UserError(f"--num_classes {args.num_classes} does not match dataset '{args.dataset}', "
-                            f"which has {spec.num_classes} classes")
-        args.num_classes = spec.num_classes
-        args.num_labels = spec.default_num_labels if args.num_labels is None else args.num_labels
+                            f"which has {num_classes} classes")
+        args.num_classes = num_classes
+        args.num_labels = spec.labels_for(args) if args.num_labels is None else args.num_labels
         args.img_size = args.img_size or spec.img_size
     else:
         args.num_classes = args.num_classes or 10

@@ -62,7 +62,8 @@ def cmd_list(argv: List[str]) -> int:
         print("datasets:")
         for name in all_dataset_names():
             spec = DATASETS.get(name)
-            print(f"  {name}" + (f"  ({spec.num_classes} classes) {spec.description}" if spec else "  (semilearn)"))
+            classes = f"{spec.num_classes} classes" if spec and spec.num_classes else "classes from its folders"
+            print(f"  {name}" + (f"  ({classes}) {spec.description}" if spec else "  (semilearn)"))
     return 0
 
 

@@ -30,6 +30,15 @@ class DatasetSpec:
     description: str = ""
     layouts: str = ""  # the expected on-disk layout, quoted in error messages
     default_num_labels: int = 0  # 0: the number of classes x 4
+    count_classes: Optional[Callable[..., int]] = None  # for num_classes == 0: classes found on disk
+
+    def classes_for(self, args) -> int:
+        """The number of classes a run of this dataset has (before building it)."""
+        return self.num_classes if self.num_classes else int(self.count_classes(args))
+
+    def labels_for(self, args) -> int:
+        """The default ``--num_labels``: the dataset's own, or 4 per class."""
+        return self.default_num_labels or 4 * self.classes_for(args)
 
 
 DATASETS: Dict[str, DatasetSpec] = {}
@@ -38,13 +47,14 @@ DATASETS: Dict[str, DatasetSpec] = {}
 def register_dataset(name: str, num_classes: int, class_names: Sequence[str], *,
                      img_size: int = 32, needs_data_dir: bool = True,
                      description: str = "", layouts: str = "",
-                     default_num_labels: int = 0) -> Callable[[Builder], Builder]:
+                     default_num_labels: int = 0,
+                     count_classes: Optional[Callable[..., int]] = None) -> Callable[[Builder], Builder]:
     """Decorator: register ``build(args, alg) -> dataset_dict`` under ``name``."""
 
     def add(build: Builder) -> Builder:
         DATASETS[name] = DatasetSpec(name, num_classes, tuple(class_names), build, img_size,
-                                     needs_data_dir, description, layouts,
-                                     default_num_labels or 4 * num_classes)
+                                     needs_data_dir, description, layouts, default_num_labels,
+                                     count_classes)
         return build
 
     return add

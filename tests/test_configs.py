@@ -1,0 +1,76 @@
+"""usb_configs/*.yaml: each parses through the real ``semilearn train`` parser, names a
+registered algorithm, net and dataset, has no unknown key, and the CPU-scale FER2013
+configs really train."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import FER_NPZ, REPO, run_cli
+
+CONFIG_DIR = REPO / "usb_configs"
+CONFIGS = sorted(CONFIG_DIR.glob("*.yaml"))
+ALGORITHMS = ("fixmatch", "flexmatch", "freematch", "leaf_fixmatch", "leaf_flexmatch", "leaf_freematch", "leaf")
+PAPER = [(ds, n) for ds in ("rafdb", "ferplus", "affectnet7", "affectnet8") for n in (100, 1000)]
+
+
+def config_id(path: Path) -> str:
+    return path.stem
+
+
+def test_the_expected_configs_exist():
+    names = {p.stem for p in CONFIGS}
+    expected = {f"{alg}_{ds}_{n}_0" for alg in ALGORITHMS for ds, n in PAPER + [("fer2013", 175)]}
+    assert expected <= names, sorted(expected - names)
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=config_id)
+def test_config_parses_and_names_registered_things(path):
+    import semilearn.nets as nets
+    from semilearn.core.utils import ALGORITHMS as REGISTERED
+
+    import leaf_plugin  # noqa: F401  (registers algorithms, nets, datasets)
+    from leaf_plugin.cli.config import base_parser, parse_train_args, algorithm_arguments
+    from leaf_plugin.data import DATASETS
+
+    raw = yaml.safe_load(path.read_text())
+    args = parse_train_args(["--c", str(path)])
+    known = {a.dest for a in base_parser()._actions} | {a.name.lstrip("-") for a in algorithm_arguments(args.algorithm)}
+    assert not set(raw) - known, f"unknown keys {sorted(set(raw) - known)}"
+    assert args.algorithm in REGISTERED
+    assert args.dataset in DATASETS
+    assert callable(getattr(nets, args.net, None)), f"net '{args.net}' is not registered"
+    # named <algorithm>_<dataset>_<num_labels>_<seed>.yaml, and saved under that name
+    assert path.stem == f"{args.algorithm}_{args.dataset}_{args.num_labels}_{args.seed}"
+    assert args.save_name == path.stem
+    assert args.num_classes == DATASETS[args.dataset].num_classes
+    if args.dataset == "fer2013":  # CPU scale
+        assert (args.net, args.img_size, args.aug_recipe, args.device) == ("leaf_cnn4", 48, "small", "cpu")
+        assert (args.batch_size, args.uratio, args.eval_batch_size) == (16, 2, 256)
+        assert args.num_workers <= 1 and args.data_dir == "../shared/data/fer2013/fer2013_dev.npz"
+        assert 4 <= args.num_train_iter // args.num_eval_iter <= 6  # about five evaluations
+    else:  # paper scale
+        assert (args.net, args.img_size, args.aug_recipe) == ("resnet18", 224, "released")
+        assert (args.num_train_iter, args.epoch, args.batch_size, args.uratio) == (32000, 20, 16, 1)
+        assert "pretrain_path" in raw
+    # 1M-step USB runs average with 0.999; the 1,200-step CPU runs need a shorter average
+    assert args.ema_m == (0.99 if args.dataset == "fer2013" else 0.999)
+    if args.algorithm == "leaf":
+        assert (args.optim, args.lr) == ("AdamW", 5e-4)
+
+
+@pytest.mark.skipif(not FER_NPZ.is_file(), reason=f"the shared FER2013 npz is missing ({FER_NPZ}); "
+                    "the CPU-scale configs read it from ../shared/data/fer2013/fer2013_dev.npz")
+def test_cpu_config_trains_two_iterations(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(REPO)  # the config's data_dir is relative to the repository root
+    path = CONFIG_DIR / "leaf_fixmatch_fer2013_175_0.yaml"
+    rc, out, err = run_cli(["train", "--c", path, "--num_train_iter", 2, "--num_eval_iter", 2,
+                            "--save_dir", tmp_path, "--use_tensorboard", "false", "--progress", "false",
+                            "--report", "false"], capsys)
+    assert rc == 0, err[-2000:]
+    result = json.loads((tmp_path / path.stem / "results.json").read_text())
+    assert result["iterations"] == 2 and result["dataset"] == "fer2013" and result["num_labels"] == 175
+    assert "unlabeled data number: 28709, labeled data number 175" in err + out
