@@ -131,6 +131,8 @@ def add_plugin_arguments(p: argparse.ArgumentParser) -> None:
                    help="where to train; auto = CUDA when present")
     g.add_argument("--procs_per_node", type=int, default=None,
                    help="processes per node with --multiprocessing-distributed (None: one per GPU, or 2 on CPU)")
+    g.add_argument("--threads", type=int, default=0,
+                   help="CPU threads for torch (0: torch's default, one per core); 1 helps on a busy machine")
     g.add_argument("--skip_nonfinite", type=int, default=0,
                    help="skip up to N steps whose loss is NaN/inf instead of stopping")
     g.add_argument("--aug_recipe", type=str, default=None, choices=["released", "small"],

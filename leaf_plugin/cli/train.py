@@ -57,6 +57,8 @@ def run_train(args: Namespace) -> dict:
         procs = args.procs_per_node or (torch.cuda.device_count() if device.type == "cuda" else 2)
         args.world_size = procs * args.world_size
         args.procs_per_node = procs
+        if device.type == "cpu" and not args.threads:  # share the cores instead of oversubscribing them
+            args.threads = max(1, (os.cpu_count() or 1) // procs)
         import torch.multiprocessing as mp
         mp.spawn(main_worker, nprocs=procs, args=(procs, args))
         result_file = os.path.join(args.save_dir, args.save_name, "results.json")
@@ -75,6 +77,8 @@ def main_worker(local_rank: int, procs_per_node: int, args: Namespace, on_done=N
         args.gpu = local_rank if args.multiprocessing_distributed else device.index
         torch.cuda.set_device(args.gpu)
     seed_everything(args.seed)
+    if getattr(args, "threads", 0):
+        torch.set_num_threads(args.threads)
     if args.distributed:
         import torch.distributed as dist
         if args.multiprocessing_distributed:
