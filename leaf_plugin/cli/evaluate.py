@@ -18,7 +18,9 @@ def run_eval(argv: List[str]) -> int:
     parser.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
     known, rest = parser.parse_known_args(argv)
     build = load_algorithm(known.load_path, rest)
-    metrics = build.evaluate("eval")
+    from ..report import evaluate_with_progress
+
+    metrics = evaluate_with_progress(build, "eval")
     shown = {k.split("/")[-1]: float(v) for k, v in metrics.items() if not k.endswith("logits")}
     if known.json:
         print(json.dumps({"load_path": known.load_path, "dataset": build.args.dataset, **shown}))

@@ -32,13 +32,19 @@ def load_digits_32(size: int = 32):
     return tr_x, tr_y, te_x, te_y
 
 
+def digits_recipe(args):
+    """(weak, strong, eval) transforms of the digits at ``--img_size`` (32 by default)."""
+    return small_image_recipe(int(getattr(args, "img_size", None) or 32), mean=(0.5,) * 3, std=(0.5,) * 3)
+
+
 @register_dataset("digits", 10, DIGIT_NAMES, img_size=32, needs_data_dir=False,
-                  description="scikit-learn handwritten digits (embedded default, no download)")
+                  description="scikit-learn handwritten digits (embedded default, no download)",
+                  eval_transform=lambda args: digits_recipe(args)[2])
 def build_digits(args, alg):
     size = int(getattr(args, "img_size", None) or 32)
     tr_x, tr_y, te_x, te_y = load_digits_32(size)
     # no horizontal flip for digits would be kinder, but one recipe keeps the
     # default representative of the FER runs it stands in for
-    transforms = small_image_recipe(size, mean=(0.5,) * 3, std=(0.5,) * 3)
+    transforms = digits_recipe(args)
     return ssl_dataset_dict(args, alg, tr_x, tr_y, te_x, te_y, 10, transforms, ArrayDataset,
                             DIGIT_NAMES)

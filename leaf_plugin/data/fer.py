@@ -29,6 +29,16 @@ from .registry import get_dataset_spec, register_dataset
 from .splits import ssl_dataset_dict
 from .transforms import recipe_transforms
 
+def small_eval_transform(args):
+    """Test-time transform of the 48 px datasets (``--aug_recipe`` / ``--img_size`` honoured)."""
+    return recipe_transforms(args, "small", 48)[2]
+
+
+def released_eval_transform(args):
+    """Test-time transform of the 224 px datasets (``--aug_recipe`` / ``--img_size`` honoured)."""
+    return recipe_transforms(args, "released", 224)[2]
+
+
 FER2013_NAMES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 RAFDB_NAMES = ("surprise", "fear", "disgust", "happiness", "sadness", "anger", "neutral")
 FERPLUS_NAMES = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt")
@@ -148,7 +158,8 @@ def read_rafdb(data_dir: str):
 
 
 @register_dataset("rafdb", 7, RAFDB_NAMES, img_size=224, default_num_labels=100, layouts=RAFDB_LAYOUT,
-                  description="RAF-DB basic (7 classes; EmoLabel/list_patition_label.txt + Image/aligned/)")
+                  description="RAF-DB basic (7 classes; EmoLabel/list_patition_label.txt + Image/aligned/)",
+                  eval_transform=released_eval_transform)
 def build_rafdb(args, alg):
     data_dir = data_dir_of(args, "rafdb", RAFDB_LAYOUT)
     parts = read_rafdb(data_dir)
@@ -289,7 +300,8 @@ def read_ferplus_votes(path: str):
 
 
 @register_dataset("ferplus", 8, FERPLUS_NAMES, img_size=48, default_num_labels=100, layouts=FERPLUS_LAYOUT,
-                  description="FERPlus (8 classes; fer2013.csv pixels + fer2013new.csv majority votes)")
+                  description="FERPlus (8 classes; fer2013.csv pixels + fer2013new.csv majority votes)",
+                  eval_transform=small_eval_transform)
 def build_ferplus(args, alg):
     data_dir = data_dir_of(args, "ferplus", FERPLUS_LAYOUT)
     pixels_csv = find_file([os.path.join(data_dir, "fer2013.csv"), os.path.join(data_dir, "fer2013", "fer2013.csv")],
@@ -390,13 +402,15 @@ def build_affectnet(args, alg, num_classes: int):
 
 
 @register_dataset("affectnet7", 7, AFFECTNET7_NAMES, img_size=224, default_num_labels=100, layouts=AFFECTNET_LAYOUT,
-                  description="AffectNet manual annotations, 7 classes (contempt dropped)")
+                  description="AffectNet manual annotations, 7 classes (contempt dropped)",
+                  eval_transform=released_eval_transform)
 def build_affectnet7(args, alg):
     return build_affectnet(args, alg, 7)
 
 
 @register_dataset("affectnet8", 8, AFFECTNET8_NAMES, img_size=224, default_num_labels=100, layouts=AFFECTNET_LAYOUT,
-                  description="AffectNet manual annotations, 8 classes")
+                  description="AffectNet manual annotations, 8 classes",
+                  eval_transform=released_eval_transform)
 def build_affectnet8(args, alg):
     return build_affectnet(args, alg, 8)
 
@@ -472,7 +486,8 @@ def read_fer2013_tree(data_dir: str):
 
 
 @register_dataset("fer2013", 7, FER2013_NAMES, img_size=48, default_num_labels=175, layouts=FER2013_LAYOUT,
-                  description="FER2013 (7 classes; Kaggle fer2013.csv, train/ test/ image folders, or a .npz)")
+                  description="FER2013 (7 classes; Kaggle fer2013.csv, train/ test/ image folders, or a .npz)",
+                  eval_transform=small_eval_transform)
 def build_fer2013(args, alg):
     """``--data_dir``: a .npz or .csv file, or a folder holding fer2013.csv, else train/ and
     test/ class folders, else one .npz (looked for in that order)."""
@@ -541,7 +556,8 @@ def num_classes_from(args) -> int:
 
 
 @register_dataset("imagefolder", 0, (), img_size=224, layouts=IMAGEFOLDER_LAYOUT, count_classes=num_classes_from,
-                  description="any train/<class>/, test/<class>/ image tree (classes: sorted folder names)")
+                  description="any train/<class>/, test/<class>/ image tree (classes: sorted folder names)",
+                  eval_transform=released_eval_transform)
 def build_imagefolder(args, alg):
     data_dir = data_dir_of(args, "imagefolder", IMAGEFOLDER_LAYOUT)
     classes = imagefolder_classes(data_dir)

@@ -31,6 +31,7 @@ class DatasetSpec:
     layouts: str = ""  # the expected on-disk layout, quoted in error messages
     default_num_labels: int = 0  # 0: the number of classes x 4
     count_classes: Optional[Callable[..., int]] = None  # for num_classes == 0: classes found on disk
+    eval_transform: Optional[Callable] = None  # args -> test-time transform (PIL RGB -> tensor)
 
     def classes_for(self, args) -> int:
         """The number of classes a run of this dataset has (before building it)."""
@@ -48,13 +49,14 @@ def register_dataset(name: str, num_classes: int, class_names: Sequence[str], *,
                      img_size: int = 32, needs_data_dir: bool = True,
                      description: str = "", layouts: str = "",
                      default_num_labels: int = 0,
-                     count_classes: Optional[Callable[..., int]] = None) -> Callable[[Builder], Builder]:
+                     count_classes: Optional[Callable[..., int]] = None,
+                     eval_transform: Optional[Callable] = None) -> Callable[[Builder], Builder]:
     """Decorator: register ``build(args, alg) -> dataset_dict`` under ``name``."""
 
     def add(build: Builder) -> Builder:
         DATASETS[name] = DatasetSpec(name, num_classes, tuple(class_names), build, img_size,
                                      needs_data_dir, description, layouts, default_num_labels,
-                                     count_classes)
+                                     count_classes, eval_transform)
         return build
 
     return add

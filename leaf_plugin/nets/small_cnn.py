@@ -55,10 +55,14 @@ class SmallCNN(nn.Module):
 
 
 def leaf_cnn4(num_classes: int, pretrained: bool = False, pretrained_path: str = None, **kwargs) -> SmallCNN:
-    """semilearn-style builder of :class:`SmallCNN` (``--net leaf_cnn4``)."""
-    from .pretrained import load_pretrained_backbone
+    """semilearn-style builder of :class:`SmallCNN` (``--net leaf_cnn4``).
 
+    ``semilearn train`` loads ``--pretrain_path`` through
+    :func:`leaf_plugin.nets.builders.net_builder_for` (which never passes
+    ``pretrained_path`` here); one given directly (USB's own ``train.py``) is
+    loaded strictly, the classifier head left as initialised."""
     model = SmallCNN(num_classes, **kwargs)
     if pretrained_path:
+        from .pretrained import load_pretrained_backbone
         load_pretrained_backbone(model, pretrained_path)
     return model
