@@ -248,6 +248,13 @@ def parse_train_args(argv: Optional[Sequence[str]] = None, prog: str = "semilear
     return finalize_args(args)
 
 
+def require_positive(args: argparse.Namespace, names: Sequence[str], kind: str = "integer") -> None:
+    """UserError naming the first of ``names`` whose value is not above zero."""
+    for name in names:
+        if getattr(args, name) <= 0:
+            raise UserError(f"--{name} is {getattr(args, name)}; expected a positive {kind}")
+
+
 def finalize_args(args: argparse.Namespace) -> argparse.Namespace:
     """Fill what depends on other values, and reject values no run can use."""
     from ..data import get_dataset_spec
@@ -270,17 +277,12 @@ def finalize_args(args: argparse.Namespace) -> argparse.Namespace:
                         f"semilearn's '{args.dataset}'; expected a positive number")
     if args.num_labels == 0 or args.num_labels < -1:
         raise UserError(f"--num_labels is {args.num_labels}; expected a positive integer (or -1: all labeled)")
-    for name in ("batch_size", "uratio", "num_train_iter", "epoch", "eval_batch_size"):
-        if getattr(args, name) <= 0:
-            raise UserError(f"--{name} is {getattr(args, name)}; expected a positive integer")
-    for name in ("num_eval_iter", "num_log_iter"):
-        if getattr(args, name) <= 0:
-            raise UserError(f"--{name} is {getattr(args, name)}; expected a positive integer")
+    require_positive(args, ("batch_size", "uratio", "num_train_iter", "epoch", "eval_batch_size",
+                            "num_eval_iter", "num_log_iter"))
+    require_positive(args, ("lr",), "number")
     if args.num_train_iter % args.epoch:
         raise UserError(f"--num_train_iter {args.num_train_iter} is not divisible by --epoch {args.epoch}; "
                         f"expected a multiple of it")
-    if args.lr <= 0:
-        raise UserError(f"--lr is {args.lr}; expected a positive number")
     if args.save_name is None:
         args.save_name = f"{args.algorithm}_{args.dataset}_{args.num_labels}_{args.seed}"
     return args

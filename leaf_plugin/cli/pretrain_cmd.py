@@ -10,7 +10,8 @@ import shutil
 from typing import List
 
 from ..errors import UserError
-from .config import OneLineParser, flag_bool, optional_bool
+from .config import OneLineParser, flag_bool, optional_bool, require_positive
+from .train import refuse_run_folder
 
 METHODS = ("simclr",)
 
@@ -61,12 +62,8 @@ def parse_pretrain_args(argv: List[str]):
         if key != "img_size":
             setattr(args, key, value)
     args.use_pretrain, args.pretrain_path = False, ""
-    for name in ("num_train_iter", "batch_size", "save_every", "num_log_iter", "img_size"):
-        if getattr(args, name) <= 0:
-            raise UserError(f"--{name} is {getattr(args, name)}; expected a positive integer")
-    for name in ("lr", "temperature"):
-        if getattr(args, name) <= 0:
-            raise UserError(f"--{name} is {getattr(args, name)}; expected a positive number")
+    require_positive(args, ("num_train_iter", "batch_size", "save_every", "num_log_iter", "img_size"))
+    require_positive(args, ("lr", "temperature"), "number")
     if args.warmup_iter is not None and args.warmup_iter < 0:
         raise UserError(f"--warmup_iter is {args.warmup_iter}; expected 0 or more")
     if args.save_name is None:
@@ -80,15 +77,10 @@ def run_pretrain(argv: List[str]) -> int:
 
     args = parse_pretrain_args(argv)
     run_dir = os.path.join(args.save_dir, args.save_name)
-    if args.resume:
-        if not os.path.isfile(os.path.join(run_dir, CHECKPOINT_FILE)):
-            raise UserError(f"--resume: '{os.path.join(run_dir, CHECKPOINT_FILE)}' does not exist; expected the "
-                            f"checkpoint of an earlier semilearn pretrain run")
-    elif os.path.isdir(run_dir) and os.listdir(run_dir):
-        if not args.overwrite:
-            raise UserError(f"run folder '{run_dir}' already exists; pass --overwrite to replace it, --resume to "
-                            f"continue it, or choose another --save_name")
-        shutil.rmtree(run_dir)
+    refuse_run_folder(run_dir, resume=args.resume, overwrite=args.overwrite,
+                      checkpoint=os.path.join(run_dir, CHECKPOINT_FILE))
+    if not args.resume and os.path.isdir(run_dir) and os.listdir(run_dir):
+        shutil.rmtree(run_dir)  # --overwrite
     existed = os.path.isdir(run_dir)
     os.makedirs(run_dir, exist_ok=True)
     logger = run_logger(f"pretrain.{args.save_name}", run_dir)

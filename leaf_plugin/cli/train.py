@@ -17,19 +17,24 @@ from ..nets.builders import net_builder_for
 from .logs import close_logger, open_log_file, run_logger
 
 
+def refuse_run_folder(save_path: str, *, resume: bool, overwrite: bool, checkpoint: str) -> None:
+    """UserError unless ``save_path`` may be used: resuming needs ``checkpoint``; a non-empty
+    folder needs --overwrite.  Checked before anything is written."""
+    if resume:
+        if not os.path.isfile(checkpoint):
+            raise UserError(f"--resume: checkpoint '{checkpoint}' does not exist; expected the checkpoint of "
+                            f"an earlier run in '{save_path}' (or pass --load_path)")
+    elif os.path.isdir(save_path) and os.listdir(save_path) and not overwrite:
+        raise UserError(f"run folder '{save_path}' already exists; pass --overwrite to replace it, "
+                        f"--resume to continue it, or choose another --save_name")
+
+
 def check_run_folder(args: Namespace) -> str:
-    """The run folder; refuses to reuse one without --overwrite or --resume (writes nothing)."""
+    """The run folder of ``semilearn train``; refuses to reuse one without --overwrite or --resume."""
     save_path = os.path.join(args.save_dir, args.save_name)
-    if args.resume:
-        if args.load_path is None:
-            args.load_path = os.path.join(save_path, "latest_model.pth")
-        if not os.path.isfile(args.load_path):
-            raise UserError(f"--resume: checkpoint '{args.load_path}' does not exist; expected the "
-                            f"latest_model.pth of an earlier run (or pass --load_path)")
-    elif os.path.exists(save_path) and os.listdir(save_path):
-        if not args.overwrite:
-            raise UserError(f"run folder '{save_path}' already exists; pass --overwrite to replace it, "
-                            f"--resume to continue it, or choose another --save_name")
+    if args.resume and args.load_path is None:
+        args.load_path = os.path.join(save_path, "latest_model.pth")
+    refuse_run_folder(save_path, resume=args.resume, overwrite=args.overwrite, checkpoint=args.load_path or "")
     return save_path
 
 

@@ -18,7 +18,7 @@ import csv
 import glob
 import os
 import warnings
-from typing import List, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -28,6 +28,26 @@ from .images import check_images, file_dataset_class, list_image_tree, log_info
 from .registry import get_dataset_spec, register_dataset
 from .splits import ssl_dataset_dict
 from .transforms import recipe_transforms
+
+def data_rows(rows, reader, path: str):
+    """``(where, row)`` for the non-blank rows of a csv ``reader`` (``rows`` iterates it)."""
+    for row in rows:
+        if row and any(field.strip() for field in row):
+            yield f"'{path}' line {reader.line_num}", row
+
+
+def parse_label(text: str, where: str, first: int, names: Sequence[str], field: str = "label") -> int:
+    """``text`` as a class id in ``first .. first + len(names) - 1``; UserError naming ``where`` otherwise."""
+    last = first + len(names) - 1
+    expected = f"expected {first}..{last} ({', '.join(names)})"
+    try:
+        label = int(text)
+    except ValueError:
+        raise UserError(f"{where}: {field} {text!r} is not an integer; {expected}")
+    if not first <= label <= last:
+        raise UserError(f"{where}: {field} {label} is out of range; {expected}")
+    return label
+
 
 def small_eval_transform(args):
     """Test-time transform of the 48 px datasets (``--aug_recipe`` / ``--img_size`` honoured)."""
@@ -136,13 +156,7 @@ def read_rafdb(data_dir: str):
             if len(fields) != 2:
                 raise UserError(f"{where} is {line.strip()!r}; expected 'NAME.jpg LABEL' (e.g. 'train_00001.jpg 5')")
             name, label = fields
-            try:
-                label = int(label)
-            except ValueError:
-                raise UserError(f"{where}: label {label!r} is not an integer; expected 1..7 "
-                                f"({', '.join(RAFDB_NAMES)})")
-            if not 1 <= label <= 7:
-                raise UserError(f"{where}: label {label} is out of range; expected 1..7 ({', '.join(RAFDB_NAMES)})")
+            label = parse_label(label, where, 1, RAFDB_NAMES)
             split = name.split("_", 1)[0]
             if split not in parts:
                 raise UserError(f"{where}: image name '{name}' starts with neither train_ nor test_; "
@@ -202,10 +216,7 @@ def read_fer2013_csv(path: str, keep_usages: Sequence[str], with_emotion: bool =
         if missing:
             raise UserError(f"'{path}' has no column '{missing[0]}' (header: {','.join(header)}); "
                             f"expected columns emotion, pixels, Usage")
-        for row in reader:
-            if not row or not any(field.strip() for field in row):
-                continue
-            where = f"'{path}' line {reader.line_num}"
+        for where, row in data_rows(reader, reader, path):
             try:
                 usage = row[cols["Usage"]].strip()
                 pixels = row[cols["pixels"]]
@@ -228,14 +239,7 @@ def read_fer2013_csv(path: str, keep_usages: Sequence[str], with_emotion: bool =
                                 f"{side[0]}x{side[1]}; expected one size for every row")
             images.append(img)
             if with_emotion:
-                try:
-                    label = int(emotion)
-                except ValueError:
-                    raise UserError(f"{where}: emotion {emotion!r} is not an integer; expected 0..6 "
-                                    f"({', '.join(FER2013_NAMES)})")
-                if not 0 <= label <= 6:
-                    raise UserError(f"{where}: emotion {label} is out of range; expected 0..6 "
-                                    f"({', '.join(FER2013_NAMES)})")
+                label = parse_label(emotion, where, 0, FER2013_NAMES, "emotion")
                 emotions.append(label)
             else:
                 emotions.append(None)
@@ -276,10 +280,7 @@ def read_ferplus_votes(path: str):
                 raise UserError(f"'{path}' has no column '{name}' (header: {','.join(header)}); "
                                 f"expected the columns {expected}")
         vote_cols = [cols[n] for n in FERPLUS_VOTE_COLUMNS]
-        for row in reader:
-            if not row or not any(field.strip() for field in row):
-                continue
-            where = f"'{path}' line {reader.line_num}"
+        for where, row in data_rows(reader, reader, path):
             try:
                 usage = row[cols["Usage"]].strip()
                 name = row[cols["Image name"]].strip()
@@ -351,10 +352,7 @@ def read_affectnet_csv(path: str, image_root: str, num_classes: int):
                                 f"columns {', '.join(AFFECTNET_COLUMNS)}")
             path_col, expr_col = 0, 6  # no header row: the released column order
             rows = _chain_first(first, reader)
-        for row in rows:
-            if not row or not any(field.strip() for field in row):
-                continue
-            where = f"'{path}' line {reader.line_num}"
+        for where, row in data_rows(rows, reader, path):
             try:
                 rel, expr = row[path_col].strip(), row[expr_col].strip()
             except IndexError:
@@ -465,24 +463,33 @@ def read_fer2013_npz(path: str):
     return tuple(out)
 
 
-def read_fer2013_tree(data_dir: str):
-    """``(train, test)`` as ``(paths, targets, sources)`` from the image-folder release."""
+def read_class_folders(data_dir: str, classes: Sequence[str], layout: str, what: str,
+                       unknown: Callable[[str, str], str], fold: Callable[[str], str] = str) -> list:
+    """``[(paths, targets, sources)]`` for ``train`` and ``test`` from ``<split>/<class>/`` folders;
+    ``fold(folder name)`` is looked up in ``classes``, ``unknown(folder, name)`` words the error."""
     out = []
     for split in ("train", "test"):
         folder = os.path.join(data_dir, split)
         if not os.path.isdir(folder):
-            raise UserError(f"FER2013 image folder '{folder}' does not exist; expected {FER2013_LAYOUT}")
+            raise UserError(f"{what} '{folder}' does not exist; expected {layout}")
         paths, targets = [], []
         for name, files in list_image_tree(folder):
-            if name.lower() not in FER2013_NAMES:
-                raise UserError(f"folder '{os.path.join(folder, name)}' is not a FER2013 class; expected class "
-                                f"folders {', '.join(FER2013_NAMES)}")
+            if fold(name) not in classes:
+                raise UserError(unknown(folder, name))
             paths += files
-            targets += [FER2013_NAMES.index(name.lower())] * len(files)
+            targets += [list(classes).index(fold(name))] * len(files)
         if not paths:
-            raise UserError(f"FER2013 image folder '{folder}' holds no images; expected {FER2013_LAYOUT}")
+            raise UserError(f"{what} '{folder}' holds no images; expected {layout}")
         out.append((paths, targets, [""] * len(paths)))
     return out
+
+
+def read_fer2013_tree(data_dir: str):
+    """``(train, test)`` as ``(paths, targets, sources)`` from the image-folder release."""
+    return read_class_folders(
+        data_dir, FER2013_NAMES, FER2013_LAYOUT, "FER2013 image folder", fold=str.lower,
+        unknown=lambda folder, name: (f"folder '{os.path.join(folder, name)}' is not a FER2013 class; expected "
+                                      f"class folders {', '.join(FER2013_NAMES)}"))
 
 
 @register_dataset("fer2013", 7, FER2013_NAMES, img_size=48, default_num_labels=175, layouts=FER2013_LAYOUT,
@@ -566,19 +573,10 @@ def build_imagefolder(args, alg):
                         f"'{os.path.join(data_dir, 'train')}' ({', '.join(classes)})")
     args.num_classes = len(classes)
     args.class_names = ",".join(classes)  # a string, so it is kept in the checkpoint's args
-    out = []
-    for split in ("train", "test"):
-        folder = os.path.join(data_dir, split)
-        if not os.path.isdir(folder):
-            raise UserError(f"image folder '{folder}' does not exist; expected {IMAGEFOLDER_LAYOUT}")
-        paths, targets = [], []
-        for name, files in list_image_tree(folder):
-            if name not in classes:
-                raise UserError(f"class folder '{os.path.join(folder, name)}' has no counterpart under "
-                                f"'{os.path.join(data_dir, 'train')}'; expected the test classes to be training "
-                                f"classes ({', '.join(classes)})")
-            paths += files
-            targets += [classes.index(name)] * len(files)
-        out.append((paths, targets, [""] * len(paths)))
+    out = read_class_folders(
+        data_dir, classes, IMAGEFOLDER_LAYOUT, "image folder",
+        unknown=lambda folder, name: (f"class folder '{os.path.join(folder, name)}' has no counterpart under "
+                                      f"'{os.path.join(data_dir, 'train')}'; expected the test classes to be "
+                                      f"training classes ({', '.join(classes)})"))
     return build_from_files(args, alg, "imagefolder", out[0], out[1], len(classes), tuple(classes),
                             "released", 224, IMAGEFOLDER_LAYOUT)
