@@ -260,7 +260,7 @@ def write_report(algorithm, run_dir: str, progress: bool = False, checkpoint: Op
     """Write the report of ``algorithm`` (a live semilearn algorithm) into ``run_dir``;
     returns the path of report.md.  Uses ``algorithm.eval_details['eval']`` from its last
     evaluation, or evaluates (EMA weights, test split) when there is none."""
-    from .pretrain import class_names_for
+    from .data.access import class_names_for
 
     os.makedirs(run_dir, exist_ok=True)
     details = (getattr(algorithm, "eval_details", None) or {}).get("eval")

@@ -16,7 +16,6 @@ import time
 import warnings
 from collections import defaultdict
 from inspect import signature
-from typing import Optional
 
 import numpy as np
 import torch

@@ -3,7 +3,6 @@ dataset files and checkpoints.  Each must give exit code 2, one error line, no t
 and leave the save directory exactly as it was (absent, or unchanged)."""
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 

@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 import torch
 
-from conftest import TINY, read_jsonl, run_cli, run_cli_subprocess
+from conftest import TINY, run_cli, run_cli_subprocess
 
 
 def train(tmp_path, capsys, *extra, name="run"):

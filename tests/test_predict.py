@@ -125,7 +125,7 @@ def test_a_dataset_eval_transform_hook_is_used_without_building_the_dataset(monk
     from PIL import Image
 
     from leaf_plugin.data import DATASETS
-    from leaf_plugin.pretrain import eval_transform_for
+    from leaf_plugin.data.access import eval_transform_for
 
     class Spec:
         name, num_classes, class_names, img_size = "hooked", 2, ("a", "b"), 8

@@ -24,7 +24,7 @@ def pretrain(capsys, folder, name, *extra):
 def test_training_images_are_unlabeled_pil_images():
     from PIL import Image
 
-    from leaf_plugin.pretrain import data_args, training_images
+    from leaf_plugin.data.access import data_args, training_images
 
     images = training_images(data_args("digits", img_size=16))
     assert len(images) == 1347  # digits' training split (the test split is not touched)

@@ -1,7 +1,6 @@
 """Long-run reliability: atomic checkpoints, exact resume after SIGKILL, non-finite losses."""
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys

@@ -186,7 +186,7 @@ class Predictor:
 
 def load_predictor(load_path: str, device: str = "auto", data_dir: Optional[str] = None, gpu=None) -> Predictor:
     """Everything ``semilearn predict`` needs from a checkpoint."""
-    from ..pretrain import class_names_for, eval_transform_for
+    from ..data.access import class_names_for, eval_transform_for
     from ..runtime import read_checkpoint, resolve_device
 
     checkpoint = read_checkpoint(load_path)

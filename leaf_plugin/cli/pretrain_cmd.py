@@ -51,7 +51,7 @@ def parser() -> OneLineParser:
 def parse_pretrain_args(argv: List[str]):
     """The pretraining flags, on top of every ``semilearn train`` default (the net builders read some)."""
     from ..data import get_dataset_spec
-    from ..pretrain import data_args
+    from ..data.access import data_args
 
     own = parser().parse_args(argv)
     if get_dataset_spec(own.dataset) is None:
