@@ -48,6 +48,9 @@ def test_embedded_default_is_digits_with_leaf_fixmatch(tmp_path, capsys):
     log = (run / "log.txt").read_text()
     assert "unlabeled data number: 1347, labeled data number 40" in log
     assert "final EMA model: top-1" in log
+    rc, out, err = run_cli(["eval", "--load_path", run / "latest_model.pth", "--json", "--device", "cpu"], capsys)
+    assert rc == 0, err
+    assert json.loads(out.strip().splitlines()[-1])["top-1-acc"] == pytest.approx(result["top1"], abs=1e-12)
 
 
 def test_override_order_cli_over_config_over_defaults(tmp_path):
