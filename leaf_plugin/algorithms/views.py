@@ -55,10 +55,14 @@ def _segments(x: torch.Tensor, parts: Dict[str, torch.Tensor]) -> Optional[List[
     return out
 
 
+def mean_probs(w1: torch.Tensor, w2: torch.Tensor) -> torch.Tensor:
+    """The mean of the two weak views' softmax probabilities, in float32."""
+    return (torch.softmax(w1.float(), -1) + torch.softmax(w2.float(), -1)) / 2
+
+
 def averaged_logits(w1: torch.Tensor, w2: torch.Tensor) -> torch.Tensor:
-    """Logits whose softmax is the mean of the two views' softmax probabilities."""
-    p = (torch.softmax(w1.float(), -1) + torch.softmax(w2.float(), -1)) / 2
-    return torch.log(p.clamp_min(1e-12)).to(w1.dtype)
+    """Logits whose softmax is :func:`mean_probs`."""
+    return torch.log(mean_probs(w1, w2).clamp_min(1e-12)).to(w1.dtype)
 
 
 class ViewRouter:

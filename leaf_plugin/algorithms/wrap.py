@@ -25,7 +25,7 @@ from ..errors import UserError
 from ..layers import LeafConfig, LeafNet
 from ..losses import ambiguous_loss, faithful_ambiguous_loss, nt_xent
 from ..runtime import DeviceRuntime
-from .views import UnlabeledViews, ViewRouter
+from .views import UnlabeledViews, ViewRouter, mean_probs
 
 
 class LeafWrapError(UserError):
@@ -184,12 +184,12 @@ class LeafAlgorithm:
                                 f"'masking' hook")
         w1, w2, s = record.logits["w1"], record.logits["w2"], record.logits["s"]
         with torch.no_grad():
-            q = (torch.softmax(w1.float(), -1) + torch.softmax(w2.float(), -1)) / 2
+            q = mean_probs(w1, w2)
         mask = self._leaf_mask.detach().float().reshape(-1)
         rejected = mask < 0.5
         zero = out_dict["loss"].new_zeros(())
         amb, pos_size = zero, float("nan")
-        if self.leaf_cfg_category:
+        if a.leaf_category:
             if self.leaf_cfg.faithful:
                 ce = F.cross_entropy(s.float(), q.argmax(-1))
                 amb = faithful_ambiguous_loss(s, q, mask, ce, a.leaf_tau, a.leaf_max_pos, a.leaf_weight_lambda)
@@ -215,10 +215,6 @@ class LeafAlgorithm:
             usage = torch.cat(gates).float().mean(0)
             log_dict.update({f"train/leaf_{level}_expert{k}": u for k, u in enumerate(usage.tolist())})
         return out_dict, log_dict
-
-    @property
-    def leaf_cfg_category(self) -> bool:
-        return bool(self.args.leaf_category)
 
     # ---- checkpoints --------------------------------------------------------------------
     def get_save_dict(self):
