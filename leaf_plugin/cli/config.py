@@ -14,6 +14,11 @@ from semilearn.algorithms.utils import str2bool
 
 from ..errors import UserError
 
+# flags saved in a checkpoint that say how a run was started, not what model it trained:
+# dropped when a later command (eval, report, predict) rebuilds the run from its checkpoint
+RUN_START_KEYS = ("resume", "load_path", "overwrite", "c", "multiprocessing_distributed", "world_size", "rank",
+                  "pretrain_path", "use_pretrain")
+
 # defaults that make a bare ``semilearn train`` the embedded default job
 EMBEDDED_DEFAULTS = dict(dataset="digits", net="leaf_cnn4", num_train_iter=600, num_eval_iter=200,
                          num_log_iter=50, batch_size=16, uratio=3, eval_batch_size=256, img_size=32,

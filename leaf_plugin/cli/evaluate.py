@@ -34,15 +34,14 @@ def load_algorithm(load_path: str, overrides: List[str]):
     """The algorithm of the run that wrote ``load_path``, its weights loaded, ready to evaluate."""
     from ..algorithms import algorithm_class
     from ..nets.builders import net_builder_for
-    from .config import parse_train_args
+    from .config import RUN_START_KEYS, parse_train_args
     from .logs import run_logger
 
     checkpoint = read_checkpoint(load_path)
     saved = dict(checkpoint.get("args") or {})
     if "algorithm" not in saved:
         raise UserError(f"checkpoint '{load_path}' records no run arguments; expected one written by semilearn train")
-    for key in ("resume", "load_path", "overwrite", "c", "multiprocessing_distributed", "world_size", "rank",
-                "pretrain_path", "use_pretrain"):
+    for key in RUN_START_KEYS:
         saved.pop(key, None)
     args = parse_train_args(["--algorithm", saved["algorithm"], "--progress", "false", "--use_tensorboard", "false"]
                             + list(overrides), prog="semilearn eval", trusted=saved)

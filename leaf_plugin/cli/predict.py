@@ -25,12 +25,12 @@ import torch
 import torch.nn as nn
 
 from ..errors import UserError
-from .config import OneLineParser, optional_bool
+from ..runtime import read_checkpoint
+from .config import RUN_START_KEYS, OneLineParser, optional_bool
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
-# run flags that describe how a run was started, not the model it trained
-NOT_MODEL_KEYS = ("resume", "load_path", "overwrite", "c", "multiprocessing_distributed", "world_size", "rank",
-                  "pretrain_path", "use_pretrain", "distributed", "gpu")
+# run flags that describe how a run was started, not the model it trained (and where it ran)
+NOT_MODEL_KEYS = RUN_START_KEYS + ("distributed", "gpu")
 
 
 def parser() -> OneLineParser:
@@ -78,10 +78,10 @@ def saved_run_args(checkpoint: dict, load_path: str) -> dict:
         path = os.path.join(run_dir, name)
         if os.path.isfile(path) and os.path.abspath(path) != os.path.abspath(load_path):
             try:
-                other = torch.load(path, map_location="cpu", weights_only=False)
-            except Exception:
+                other = read_checkpoint(path)
+            except UserError:
                 continue
-            if isinstance(other, dict) and isinstance(other.get("args"), dict) and other["args"].get("algorithm"):
+            if isinstance(other.get("args"), dict) and other["args"].get("algorithm"):
                 return dict(other["args"])
     raise UserError(f"checkpoint '{load_path}' records no run arguments and its folder has none (args.json, "
                     f"config.yaml or another checkpoint); expected a checkpoint written by semilearn train")
@@ -187,7 +187,7 @@ class Predictor:
 def load_predictor(load_path: str, device: str = "auto", data_dir: Optional[str] = None, gpu=None) -> Predictor:
     """Everything ``semilearn predict`` needs from a checkpoint."""
     from ..data.access import class_names_for, eval_transform_for
-    from ..runtime import read_checkpoint, resolve_device
+    from ..runtime import resolve_device
 
     checkpoint = read_checkpoint(load_path)
     args = run_args(saved_run_args(checkpoint, load_path))
