@@ -35,13 +35,14 @@ DEFAULT_GRID = [*HOSTS, *(f"leaf_{h}" for h in HOSTS), "leaf", "supervised", "fu
 FIELDS = ["algorithm", "seed", "labels", "iterations", "top1", "balanced_acc", "wall_time_s", "git_commit",
           "settings", "run_dir"]
 
-# the CPU-scale FER2013 protocol (see benchmarks/RESULTS.md): 175 labels, 48 px, leaf_cnn4
+# the CPU-scale FER2013 protocol (see benchmarks/RESULTS.md): the usb_configs/*_fer2013_175_0.yaml CPU configs
+# (175 labels, 48 px, leaf_cnn4, batch 16 + 32, SGD 0.03, EMA 0.99, 1200 iterations)
 PROTOCOLS = {
     "fer2013": ["--dataset", "fer2013", "--data_dir", str((REPO / ".." / "shared" / "data" / "fer2013" /
                                                            "fer2013_dev.npz").resolve()),
                 "--net", "leaf_cnn4", "--img_size", "48", "--aug_recipe", "small", "--num_labels", "175",
                 "--batch_size", "16", "--uratio", "2", "--eval_batch_size", "512", "--num_workers", "0",
-                "--lr", "0.03", "--ema_m", "0.999"],
+                "--lr", "0.03", "--ema_m", "0.99"],
     "digits": ["--dataset", "digits", "--net", "leaf_cnn4", "--img_size", "32", "--num_labels", "40",
                "--batch_size", "16", "--uratio", "2", "--num_workers", "0"],
 }
@@ -93,7 +94,7 @@ def cell_argv(opts, algorithm: str, seed: int) -> List[str]:
 def run_cell(opts, algorithm: str, seed: int, settings: str) -> dict:
     run_name = f"{opts.name}_{algorithm}_s{seed}_{settings}"
     argv = ["train", "--algorithm", algorithm, "--seed", str(seed), *cell_argv(opts, algorithm, seed),
-            "--device", opts.device, "--save_dir", str(opts.runs_dir), "--save_name", run_name, "--overwrite",
+            "--device", opts.device, "--threads", str(opts.threads), "--save_dir", str(opts.runs_dir), "--save_name", run_name, "--overwrite",
             "--progress", "false", "--report", "false", "--use_tensorboard", "false"]
     started = time.time()
     proc = subprocess.run([sys.executable, "-m", "leaf_plugin.cli", *argv], cwd=REPO, capture_output=True,
@@ -203,11 +204,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--protocol", choices=sorted(PROTOCOLS), default="fer2013")
     p.add_argument("--algorithms", nargs="+", default=DEFAULT_GRID)
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    p.add_argument("--num_train_iter", type=int, default=2000)
-    p.add_argument("--num_eval_iter", type=int, default=500)
+    p.add_argument("--num_train_iter", type=int, default=1200)
+    p.add_argument("--num_eval_iter", type=int, default=400)
     p.add_argument("--num_log_iter", type=int, default=50)
     p.add_argument("--pretrain_path", default="")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, default=0,
+                   help="torch threads per run (0: one per core); not part of a cell's settings")
     p.add_argument("--results_dir", default=str(HERE / "results"))
     p.add_argument("--runs_dir", default=str(REPO / "runs" / "compare"))
     p.add_argument("--table-only", dest="table_only", action="store_true")
