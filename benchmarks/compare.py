@@ -214,6 +214,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--results_dir", default=str(HERE / "results"))
     p.add_argument("--runs_dir", default=str(REPO / "runs" / "compare"))
     p.add_argument("--table-only", dest="table_only", action="store_true")
+    p.add_argument("--no_plots", action="store_true", help="print the table only, no PNGs")
     p.add_argument("extra", nargs="*", help="more `semilearn train` flags for every cell, after --")
     opts = p.parse_args(argv)
     csv_path = Path(opts.results_dir) / f"{opts.name}.csv"
@@ -241,7 +242,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             and int(r["seed"]) in opts.seeds]
     print()
     print(summarise(rows, opts.algorithms))
-    for path in plot(rows, opts.algorithms, Path(opts.results_dir) / opts.name):
+    for path in [] if opts.no_plots else plot(rows, opts.algorithms, Path(opts.results_dir) / opts.name):
         print(f"wrote {path}")
     if failures:
         print(f"{len(failures)} cell(s) failed:\n  " + "\n  ".join(failures), file=sys.stderr)
