@@ -198,7 +198,7 @@ def plot(rows: List[dict], algorithms: List[str], out_prefix: Path) -> List[Path
     return [bars, curves_png]
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--name", required=True, help="results/<name>.csv")
     p.add_argument("--protocol", choices=sorted(PROTOCOLS), default="fer2013")
@@ -216,7 +216,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--table-only", dest="table_only", action="store_true")
     p.add_argument("--no_plots", action="store_true", help="print the table only, no PNGs")
     p.add_argument("extra", nargs="*", help="more `semilearn train` flags for every cell, after --")
-    opts = p.parse_args(argv)
+    return p
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    opts = build_parser().parse_args(argv)
     csv_path = Path(opts.results_dir) / f"{opts.name}.csv"
     done = {(r["algorithm"], int(r["seed"]), r["settings"]) for r in read_rows(csv_path)}
     failures = []

@@ -1,6 +1,7 @@
 """benchmarks/compare.py on a CI-sized grid: CSV, table and plots are produced and consistent."""
 from __future__ import annotations
 
+import argparse
 import csv
 import importlib.util
 import statistics
@@ -54,3 +55,50 @@ def test_summary_statistics_by_hand():
     std = 100 * statistics.stdev([0.40, 0.42])
     assert f"| fixmatch | 0,1 | 41.00 +- {std:.2f} | 31.00 +- {std:.2f} | 10 |" in table
     assert "| leaf_fixmatch - fixmatch | 0: +3.00, 1: +1.00 | +2.00 | +1.00 |" in table
+
+
+def test_fer2013_protocol_is_the_cpu_configs():
+    """The grid's FER2013 flags and length are those of usb_configs/<alg>_fer2013_175_0.yaml."""
+    import yaml
+
+    compare = load_compare()
+    flags = compare.PROTOCOLS["fer2013"]
+    given = dict(zip(flags[::2], flags[1::2]))
+    defaults = compare.build_parser().parse_args(["--name", "x"])
+    for host in ("fixmatch", "leaf_fixmatch", "flexmatch", "leaf_flexmatch", "freematch", "leaf_freematch"):
+        config = yaml.safe_load((REPO / "usb_configs" / f"{host}_fer2013_175_0.yaml").read_text())
+        for key in ("dataset", "net", "aug_recipe"):
+            assert given[f"--{key}"] == config[key], (host, key)
+        for key in ("img_size", "num_labels", "batch_size", "uratio", "lr", "ema_m"):
+            assert float(given[f"--{key}"]) == float(config[key]), (host, key)
+        assert defaults.num_train_iter == config["num_train_iter"], host
+
+
+def test_study_table_pairs_each_variant_with_fixmatch(tmp_path):
+    import sys
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        spec = importlib.util.spec_from_file_location("study", REPO / "benchmarks" / "study.py")
+        study = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(study)
+    finally:
+        sys.path.remove(str(REPO / "benchmarks"))
+    compare = study.compare
+
+    def row(alg, seed, top1, iterations=1200):
+        return {"algorithm": alg, "seed": seed, "labels": 175, "iterations": iterations, "top1": top1,
+                "balanced_acc": "0.30", "wall_time_s": "1", "git_commit": "x", "settings": "s", "run_dir": "r"}
+
+    for r in (row("fixmatch", 0, "0.40"), row("fixmatch", 1, "0.38"), row("leaf_fixmatch", 0, "0.41"),
+              row("fixmatch", 0, "0.10", iterations=600)):
+        compare.append_row(tmp_path / "grid.csv", r)
+    for r in (row("leaf_fixmatch", 0, "0.43"), row("leaf_fixmatch", 1, "0.37")):
+        compare.append_row(tmp_path / "study_faithful.csv", r)
+    opts = argparse.Namespace(
+        results_dir=str(tmp_path), baseline="grid", num_train_iter=1200, seeds=[0, 1],
+        variants=["default", "faithful", "scale_4"])
+    table = study.table(opts)
+    assert "| default | `(none)` | 0 | 41.00 | 30.00 | +1.00 |" in table
+    assert "| faithful | `--leaf_faithful true` | 0,1 | 40.00 | 30.00 | +1.00 |" in table  # +3 and -1
+    assert "scale_4" not in table  # no cells yet: no row
