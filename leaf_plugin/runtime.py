@@ -16,6 +16,7 @@ import time
 import warnings
 from collections import defaultdict
 from inspect import signature
+from typing import Optional
 
 import numpy as np
 import torch
@@ -134,6 +135,20 @@ class WallClockTimerHook(Hook):
         algorithm._batch_started = time.perf_counter()
 
 
+def ema_start_warning(ema_m: float, num_train_iter: int, limit: float = 0.01) -> Optional[str]:
+    """A warning when the EMA model evaluated at the end still holds more than ``limit`` of the
+    initial weights (``ema_m ** num_train_iter``): fresh layers (a new classifier, LEAF's experts
+    and gates) are then averaged with their random start."""
+    if not 0.0 < ema_m < 1.0 or num_train_iter <= 0:
+        return None
+    share = ema_m ** num_train_iter
+    if share <= limit:
+        return None
+    return (f"warning: with --ema_m {ema_m} the EMA model after {num_train_iter} iterations still holds "
+            f"{100 * share:.0f} % of the initial weights; for this length use --ema_m "
+            f"{limit ** (1.0 / num_train_iter):.4f} or lower (see benchmarks/RESULTS.md)")
+
+
 class DeviceRuntime:
     """Mixin placed before an ``AlgorithmBase`` subclass; see :func:`with_runtime`."""
 
@@ -214,6 +229,9 @@ class DeviceRuntime:
     # ---- training loop ------------------------------------------------------------------
     def train(self):
         """semilearn's loop, resumable part-way through an epoch."""
+        warning = ema_start_warning(float(getattr(self.args, "ema_m", 0.0)), self.num_train_iter)
+        if warning:
+            self.print_fn(warning)
         self.model.train()
         self.call_hook("before_run")
         for epoch in range(self.start_epoch, self.epochs):

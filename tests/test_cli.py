@@ -129,3 +129,14 @@ def test_command_line_exit_codes_in_a_fresh_process(tmp_path):
         assert f"  {name}" in proc.stdout
     proc = run_cli_subprocess(["train", "--help"])
     assert proc.returncode == 0 and "--leaf_lambda_amb" in proc.stdout and "--multiprocessing-distributed" in proc.stdout
+
+
+def test_ema_start_warning_names_the_share_and_a_momentum_that_fits():
+    from leaf_plugin.runtime import ema_start_warning
+
+    # 0.999 ** 1200 = 0.301: the evaluated model would be 30 % initial weights
+    msg = ema_start_warning(0.999, 1200)
+    assert "30 % of the initial weights" in msg and "--ema_m 0.9962" in msg  # 0.01 ** (1/1200) = 0.99617
+    assert ema_start_warning(0.99, 1200) is None      # 0.99 ** 1200 = 5.8e-6
+    assert ema_start_warning(0.999, 32000) is None    # the paper-scale configs
+    assert ema_start_warning(0.0, 10) is None and ema_start_warning(0.999, 0) is None
