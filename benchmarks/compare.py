@@ -47,6 +47,13 @@ PROTOCOLS = {
                "--batch_size", "16", "--uratio", "2", "--num_workers", "0"],
 }
 
+# per algorithm, on top of the protocol: the standalone ``leaf`` keeps its released recipe
+# (usb_configs/leaf_fer2013_175_0.yaml: AdamW 5e-4, Ada-CM thresholds refreshed over 6 epochs)
+RECIPES = {
+    "fer2013": {"leaf": ["--optim", "AdamW", "--lr", "0.0005", "--weight_decay", "0.0001", "--epoch", "6"]},
+    "digits": {},
+}
+
 
 def git_commit() -> str:
     try:
@@ -81,7 +88,7 @@ def append_row(path: Path, row: dict) -> None:
 
 
 def cell_argv(opts, algorithm: str, seed: int) -> List[str]:
-    argv = list(PROTOCOLS[opts.protocol])
+    argv = list(PROTOCOLS[opts.protocol]) + RECIPES[opts.protocol].get(algorithm, [])
     argv += ["--num_train_iter", str(opts.num_train_iter), "--num_eval_iter", str(opts.num_eval_iter),
              "--num_log_iter", str(opts.num_log_iter)]
     if opts.pretrain_path and algorithm != "fullysupervised_scratch":

@@ -57,21 +57,19 @@ def test_summary_statistics_by_hand():
     assert "| leaf_fixmatch - fixmatch | 0: +3.00, 1: +1.00 | +2.00 | +1.00 |" in table
 
 
-def test_fer2013_protocol_is_the_cpu_configs():
-    """The grid's FER2013 flags and length are those of usb_configs/<alg>_fer2013_175_0.yaml."""
-    import yaml
+def test_fer2013_grid_cells_are_the_cpu_configs():
+    """Each FER2013 grid cell trains with exactly the settings of usb_configs/<alg>_fer2013_175_0.yaml."""
+    from leaf_plugin.cli.config import parse_train_args
 
     compare = load_compare()
-    flags = compare.PROTOCOLS["fer2013"]
-    given = dict(zip(flags[::2], flags[1::2]))
-    defaults = compare.build_parser().parse_args(["--name", "x"])
-    for host in ("fixmatch", "leaf_fixmatch", "flexmatch", "leaf_flexmatch", "freematch", "leaf_freematch"):
-        config = yaml.safe_load((REPO / "usb_configs" / f"{host}_fer2013_175_0.yaml").read_text())
-        for key in ("dataset", "net", "aug_recipe"):
-            assert given[f"--{key}"] == config[key], (host, key)
-        for key in ("img_size", "num_labels", "batch_size", "uratio", "lr", "ema_m"):
-            assert float(given[f"--{key}"]) == float(config[key]), (host, key)
-        assert defaults.num_train_iter == config["num_train_iter"], host
+    opts = compare.build_parser().parse_args(["--name", "x"])
+    not_training = {"c", "num_eval_iter", "eval_batch_size", "data_dir", "device", "use_tensorboard"}
+    for alg in ("fixmatch", "leaf_fixmatch", "flexmatch", "leaf_flexmatch", "freematch", "leaf_freematch", "leaf"):
+        config = vars(parse_train_args(["--c", str(REPO / "usb_configs" / f"{alg}_fer2013_175_0.yaml")]))
+        cell = vars(parse_train_args(["--algorithm", alg, *compare.cell_argv(opts, alg, 0)]))
+        differ = {k: (config.get(k), cell.get(k)) for k in (set(config) | set(cell)) - not_training
+                  if config.get(k) != cell.get(k)}
+        assert not differ, (alg, differ)
 
 
 def test_study_table_pairs_each_variant_with_fixmatch(tmp_path):
