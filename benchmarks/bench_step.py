@@ -2,8 +2,8 @@
 
 Builds each algorithm exactly as ``semilearn train`` does, takes one fixed
 batch from its own loaders, and times ``train_step`` + the parameter update
-(semilearn's ParamUpdateHook) after warm-up; prints a markdown table with the
-ratio leaf_<host> / <host>.
+(semilearn's ParamUpdateHook) after warm-up, the host's and the wrapped steps taking turns;
+prints a markdown table with the ratio leaf_<host> / <host>.
 
     python benchmarks/bench_step.py                       # CPU, leaf_cnn4, 32 px digits
     python benchmarks/bench_step.py --device cuda --amp    # on a GPU, with AMP and channels_last
@@ -37,22 +37,35 @@ def build(algorithm, opts, extra=()):
     return alg
 
 
-def time_steps(alg, repeats: int, warmup: int) -> float:
+def stepper(alg):
+    """A function that runs one timed training step of ``alg`` on a fixed batch; returns seconds."""
     lb = next(iter(alg.loader_dict["train_lb"]))
     ulb = next(iter(alg.loader_dict["train_ulb"]))
     batch = alg.process_batch(**lb, **ulb)
     alg.ema = None
     sync = (lambda: torch.cuda.synchronize(alg.device)) if alg.device.type == "cuda" else (lambda: None)
-    times = []
-    for i in range(warmup + repeats):
+
+    def one() -> float:
         sync()
         start = time.perf_counter()
         alg.out_dict, alg.log_dict = alg.train_step(**batch)
         alg.call_hook("after_train_step", "ParamUpdateHook")
         sync()
-        if i >= warmup:
-            times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        return time.perf_counter() - start
+
+    return one
+
+
+def time_interleaved(steppers, repeats: int, warmup: int):
+    """Median step time of each stepper, the steppers taking turns (A B C A B C ...) so that a
+    slow phase of a shared machine falls on all of them alike."""
+    times = [[] for _ in steppers]
+    for i in range(warmup + repeats):
+        for k, one in enumerate(steppers):
+            t = one()
+            if i >= warmup:
+                times[k].append(t)
+    return [statistics.median(t) for t in times]
 
 
 def main(argv=None):
@@ -73,17 +86,16 @@ def main(argv=None):
         torch.set_num_threads(opts.threads)
     print(f"device {opts.device}, net {opts.net}, {opts.img_size} px, labeled batch {opts.batch_size}, "
           f"amp {opts.amp}, channels_last {opts.channels_last}, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads; median of {opts.repeats} steps after {opts.warmup} warm-up\n")
+          f"{torch.get_num_threads()} threads; median of {opts.repeats} steps after {opts.warmup} warm-up, "
+          f"host and LEAF steps taking turns\n")
     print("| host | uratio | host step (ms) | LEAF step (ms) | ratio | LEAF, view2 no-grad (ms) | ratio |")
     print("|---|---|---|---|---|---|---|")
     for uratio in opts.uratio:
-        opts.uratio_now = uratio
         for host in opts.hosts:
             o = argparse.Namespace(**{**vars(opts), "uratio": uratio})
-            t_host = time_steps(build(host, o), opts.repeats, opts.warmup)
-            t_leaf = time_steps(build("leaf_" + host, o), opts.repeats, opts.warmup)
-            t_nograd = time_steps(build("leaf_" + host, o, ["--leaf_view2_grad", "false"]), opts.repeats,
-                                  opts.warmup)
+            algs = [build(host, o), build("leaf_" + host, o),
+                    build("leaf_" + host, o, ["--leaf_view2_grad", "false"])]
+            t_host, t_leaf, t_nograd = time_interleaved([stepper(a) for a in algs], opts.repeats, opts.warmup)
             print(f"| {host} | {uratio} | {1e3 * t_host:.1f} | {1e3 * t_leaf:.1f} | {t_leaf / t_host:.2f} | "
                   f"{1e3 * t_nograd:.1f} | {t_nograd / t_host:.2f} |", flush=True)
 
