@@ -29,6 +29,18 @@ def test_fixmatch_trains_evaluates_and_resumes_on_cpu(tmp_path, capsys):
     assert metrics["top-1-acc"] == pytest.approx(result["top1"], abs=1e-12)
     assert metrics["balanced_acc"] == pytest.approx(result["balanced_acc"], abs=1e-12)
 
+    # --weights model evaluates the trained weights: the same as a checkpoint whose EMA is the model
+    rc, out, err = run_cli(["eval", "--load_path", run / "latest_model.pth", "--json", "--weights", "model"], capsys)
+    assert rc == 0, err
+    raw = json.loads(out.strip().splitlines()[-1])
+    swapped = dict(ckpt, ema_model=ckpt["model"])
+    torch.save(swapped, run / "swapped.pth")
+    rc, out, err = run_cli(["eval", "--load_path", run / "swapped.pth", "--json"], capsys)
+    assert rc == 0, err
+    expected = json.loads(out.strip().splitlines()[-1])
+    assert raw["weights"] == "model" and raw["loss"] == pytest.approx(expected["loss"], rel=1e-6)
+    assert raw["top-1-acc"] == expected["top-1-acc"]
+
     # resume a finished 4-iteration run to 6 iterations
     rc, out, err = run_cli(["train", *TINY, "--algorithm", "fixmatch", "--save_dir", tmp_path, "--save_name", "run",
                             "--num_train_iter", "6", "--num_eval_iter", "2", "--resume"], capsys)
