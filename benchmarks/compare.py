@@ -235,7 +235,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         for seed in opts.seeds:
             for alg in opts.algorithms:
                 settings = settings_key(cell_argv(opts, alg, seed))
-                if (alg, seed, settings) in done:
+                done |= {(r["algorithm"], int(r["seed"]), r["settings"]) for r in read_rows(csv_path)}
+                if (alg, seed, settings) in done:  # read again: another grid may share the CSV
                     print(f"[skip] {alg} seed {seed}: already in {csv_path.name}", flush=True)
                     continue
                 print(f"[run ] {alg} seed {seed} ...", flush=True)
