@@ -22,7 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from semilearn.core.algorithmbase import AlgorithmBase
-from semilearn.core.hooks import Hook, ParamUpdateHook
+from semilearn.core.hooks import EMAHook, Hook, ParamUpdateHook
 from semilearn.core.utils import get_data_loader
 from semilearn.datasets import DistributedSampler
 from sklearn.metrics import (accuracy_score, balanced_accuracy_score, confusion_matrix, f1_score,
@@ -135,6 +135,24 @@ class WallClockTimerHook(Hook):
         algorithm._batch_started = time.perf_counter()
 
 
+def debiased_decay(ema_m: float, step: int) -> float:
+    """Decay of update ``step`` (1, 2, ...) that makes the EMA the bias-corrected average
+    ``sum_i m^(t-i) (1-m) theta_i / (1 - m^t)`` of the trained weights ``theta_1..theta_t``:
+    the initial weights get no share, and the averaging window is still that of ``ema_m``."""
+    return 1.0 - (1.0 - ema_m) / (1.0 - ema_m ** step)
+
+
+class DebiasedEMAHook(EMAHook):
+    """semilearn's EMA with Adam-style bias correction (``--ema_debias``): the first update copies
+    the weights and update ``t`` uses :func:`debiased_decay`, so a short run's EMA model is not
+    partly its random start. The decay depends only on the iteration, so a resume is exact."""
+
+    def after_train_step(self, algorithm):
+        if algorithm.ema is not None:
+            algorithm.ema.decay = debiased_decay(algorithm.ema_m, algorithm.it + 1)
+        super().after_train_step(algorithm)
+
+
 def ema_start_warning(ema_m: float, num_train_iter: int, limit: float = 0.01) -> Optional[str]:
     """A warning when the EMA model evaluated at the end still holds more than ``limit`` of the
     initial weights (``ema_m ** num_train_iter``): fresh layers (a new classifier, LEAF's experts
@@ -146,7 +164,7 @@ def ema_start_warning(ema_m: float, num_train_iter: int, limit: float = 0.01) ->
         return None
     return (f"warning: with --ema_m {ema_m} the EMA model after {num_train_iter} iterations still holds "
             f"{100 * share:.0f} % of the initial weights; for this length use --ema_m "
-            f"{limit ** (1.0 / num_train_iter):.4f} or lower (see benchmarks/RESULTS.md)")
+            f"{limit ** (1.0 / num_train_iter):.4f} or lower, or --ema_debias true (see benchmarks/RESULTS.md)")
 
 
 class DeviceRuntime:
@@ -220,6 +238,8 @@ class DeviceRuntime:
         super().set_hooks()
         replace_hook(self, "ParamUpdateHook", DeviceParamUpdateHook())
         replace_hook(self, "TimerHook", WallClockTimerHook())
+        if getattr(self.args, "ema_debias", False):
+            replace_hook(self, "EMAHook", DebiasedEMAHook())
         from .history import HistoryHook
         self.register_hook(HistoryHook(), "HistoryHook", "LOWEST")
         if getattr(self.args, "progress", True):
@@ -230,7 +250,7 @@ class DeviceRuntime:
     def train(self):
         """semilearn's loop, resumable part-way through an epoch."""
         warning = ema_start_warning(float(getattr(self.args, "ema_m", 0.0)), self.num_train_iter)
-        if warning:
+        if warning and not getattr(self.args, "ema_debias", False):
             self.print_fn(warning)
         self.model.train()
         self.call_hook("before_run")

@@ -1,6 +1,7 @@
 """Long-run reliability: atomic checkpoints, exact resume after SIGKILL, non-finite losses."""
 from __future__ import annotations
 
+import logging
 import signal
 import subprocess
 import sys
@@ -119,3 +120,42 @@ def test_non_finite_loss_stops_with_exit_3_and_keeps_the_last_checkpoint(tmp_pat
         assert "iteration 5: loss term 'sup_loss' is non-finite; step skipped (1/1)" in log
     finally:
         del ALGORITHMS._dict["nan_fixmatch"]
+
+
+def test_debiased_ema_is_the_normalised_average_of_trained_weights():
+    """Three updates with m = 0.9 by hand: the initial weights get no share."""
+    import copy
+    from types import SimpleNamespace
+
+    from leaf_plugin.runtime import DebiasedEMAHook, debiased_decay
+
+    assert debiased_decay(0.9, 1) == 0.0
+    assert debiased_decay(0.9, 2) == pytest.approx(1 - 0.1 / 0.19)
+    model = torch.nn.Linear(1, 1, bias=False)
+    model.weight.data.fill_(100.0)  # the random start
+    alg = SimpleNamespace(model=model, ema_model=copy.deepcopy(model), ema_m=0.9, resume=False, it=0)
+    hook = DebiasedEMAHook()
+    hook.before_run(alg)
+    thetas = [1.0, 2.0, 4.0]
+    for it, theta in enumerate(thetas):
+        model.weight.data.fill_(theta)
+        alg.it = it
+        hook.after_train_step(alg)
+    w = [0.9 ** 2 * 0.1, 0.9 * 0.1, 0.1]  # m^(t-i) (1 - m)
+    expected = sum(wi * t for wi, t in zip(w, thetas)) / (1 - 0.9 ** 3)
+    assert alg.ema_model.weight.item() == pytest.approx(expected, rel=1e-6)
+    assert alg.ema.shadow["weight"].item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_ema_debias_flag_replaces_the_ema_hook(tmp_path):
+    import leaf_plugin
+    from leaf_plugin.cli.config import parse_train_args
+    from leaf_plugin.nets.builders import net_builder_for
+    from leaf_plugin.runtime import DebiasedEMAHook
+
+    for debias in (True, False):
+        args = parse_train_args(["--algorithm", "fixmatch", *TINY, "--save_dir", str(tmp_path),
+                                 "--ema_debias", str(debias).lower()])
+        args.distributed = False
+        alg = leaf_plugin.algorithm_class("fixmatch")(args, net_builder_for(args), None, logging.getLogger("t"))
+        assert isinstance(alg.hooks_dict["EMAHook"], DebiasedEMAHook) == debias

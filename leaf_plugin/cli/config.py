@@ -77,6 +77,9 @@ def add_usb_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--ema_m", type=float, default=EMBEDDED_DEFAULTS["ema_m"],
                    help="EMA momentum of the evaluated model (USB uses 0.999 for its 1M-iteration runs; "
                         "0.999 keeps half of the initial weights after 700 steps)")
+    g.add_argument("--ema_debias", type=flag_bool, default=False,
+                   help="bias-corrected EMA (as Adam's moments): the EMA model averages only trained weights, "
+                        "with --ema_m's window; for runs too short for --ema_m to forget the random start")
     g.add_argument("--ulb_loss_ratio", type=float, default=1.0)
 
     g = p.add_argument_group("optimizer")
