@@ -36,21 +36,21 @@ FIELDS = ["algorithm", "seed", "labels", "iterations", "top1", "balanced_acc", "
           "settings", "run_dir"]
 
 # the CPU-scale FER2013 protocol (see benchmarks/RESULTS.md): the usb_configs/*_fer2013_175_0.yaml CPU configs
-# (175 labels, 48 px, leaf_cnn4, batch 16 + 32, SGD 0.03, EMA 0.99, 1200 iterations)
+# (175 labels, 48 px, leaf_cnn4, batch 16 + 32, SGD 0.03, bias-corrected EMA 0.999, 2000 iterations)
 PROTOCOLS = {
     "fer2013": ["--dataset", "fer2013", "--data_dir", str((REPO / ".." / "shared" / "data" / "fer2013" /
                                                            "fer2013_dev.npz").resolve()),
                 "--net", "leaf_cnn4", "--img_size", "48", "--aug_recipe", "small", "--num_labels", "175",
                 "--batch_size", "16", "--uratio", "2", "--eval_batch_size", "512", "--num_workers", "0",
-                "--lr", "0.03", "--ema_m", "0.99"],
+                "--lr", "0.03", "--ema_m", "0.999", "--ema_debias", "true"],
     "digits": ["--dataset", "digits", "--net", "leaf_cnn4", "--img_size", "32", "--num_labels", "40",
                "--batch_size", "16", "--uratio", "2", "--num_workers", "0"],
 }
 
 # per algorithm, on top of the protocol: the standalone ``leaf`` keeps its released recipe
-# (usb_configs/leaf_fer2013_175_0.yaml: AdamW 5e-4, Ada-CM thresholds refreshed over 6 epochs)
+# (usb_configs/leaf_fer2013_175_0.yaml: AdamW 5e-4, Ada-CM thresholds refreshed over 5 epochs)
 RECIPES = {
-    "fer2013": {"leaf": ["--optim", "AdamW", "--lr", "0.0005", "--weight_decay", "0.0001", "--epoch", "6"]},
+    "fer2013": {"leaf": ["--optim", "AdamW", "--lr", "0.0005", "--weight_decay", "0.0001", "--epoch", "5"]},
     "digits": {},
 }
 
@@ -211,8 +211,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--protocol", choices=sorted(PROTOCOLS), default="fer2013")
     p.add_argument("--algorithms", nargs="+", default=DEFAULT_GRID)
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    p.add_argument("--num_train_iter", type=int, default=1200)
-    p.add_argument("--num_eval_iter", type=int, default=400)
+    p.add_argument("--num_train_iter", type=int, default=2000)
+    p.add_argument("--num_eval_iter", type=int, default=500)
     p.add_argument("--num_log_iter", type=int, default=50)
     p.add_argument("--pretrain_path", default="")
     p.add_argument("--device", default="cpu")
