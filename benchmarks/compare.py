@@ -38,8 +38,8 @@ FIELDS = ["algorithm", "seed", "labels", "iterations", "top1", "balanced_acc", "
 # the CPU-scale FER2013 protocol (see benchmarks/RESULTS.md): the usb_configs/*_fer2013_175_0.yaml CPU configs
 # (175 labels, 48 px, leaf_cnn4, batch 16 + 32, SGD 0.03, bias-corrected EMA 0.999, 2000 iterations)
 PROTOCOLS = {
-    "fer2013": ["--dataset", "fer2013", "--data_dir", str((REPO / ".." / "shared" / "data" / "fer2013" /
-                                                           "fer2013_dev.npz").resolve()),
+    "fer2013": ["--dataset", "fer2013",
+                "--data_dir", str(REPO.parent / "shared" / "data" / "fer2013" / "fer2013_dev.npz"),
                 "--net", "leaf_cnn4", "--img_size", "48", "--aug_recipe", "small", "--num_labels", "175",
                 "--batch_size", "16", "--uratio", "2", "--eval_batch_size", "512", "--num_workers", "0",
                 "--lr", "0.03", "--ema_m", "0.999", "--ema_debias", "true"],
@@ -64,8 +64,11 @@ def git_commit() -> str:
 
 
 def settings_key(argv: List[str]) -> str:
-    """A short hash of everything that defines a cell besides algorithm and seed."""
-    return hashlib.sha1(" ".join(argv).encode()).hexdigest()[:10]
+    """A short hash of everything that defines a cell besides algorithm and seed. Paths beside the
+    checkout (``../shared/...``) are hashed as relative ones, so a clone anywhere finds the cells."""
+    beside = str(REPO.parent) + os.sep
+    portable = [("../" + a[len(beside):]) if a.startswith(beside) else a for a in argv]
+    return hashlib.sha1(" ".join(portable).encode()).hexdigest()[:10]
 
 
 def read_rows(path: Path) -> List[dict]:

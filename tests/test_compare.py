@@ -100,3 +100,13 @@ def test_study_table_pairs_each_variant_with_fixmatch(tmp_path):
     assert "| default | `(none)` | 0 | 41.00 | 30.00 | +1.00 |" in table
     assert "| faithful | `--leaf_faithful true` | 0,1 | 40.00 | 30.00 | +1.00 |" in table  # +3 and -1
     assert "scale_4" not in table  # no cells yet: no row
+
+
+def test_settings_key_does_not_depend_on_where_the_checkout_is():
+    compare = load_compare()
+    argv = compare.cell_argv(compare.build_parser().parse_args(["--name", "x"]), "fixmatch", 0)
+    assert argv[argv.index("--data_dir") + 1] == str(REPO.parent / "shared" / "data" / "fer2013" / "fer2013_dev.npz")
+    key = compare.settings_key(argv)
+    compare.REPO = compare.Path("/elsewhere/leaf-plugin")
+    moved = [a.replace(str(REPO.parent), "/elsewhere") for a in argv]
+    assert moved != argv and compare.settings_key(moved) == key
