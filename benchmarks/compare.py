@@ -104,8 +104,9 @@ def cell_argv(opts, algorithm: str, seed: int) -> List[str]:
 def run_cell(opts, algorithm: str, seed: int, settings: str) -> dict:
     run_name = f"{opts.name}_{algorithm}_s{seed}_{settings}"
     argv = ["train", "--algorithm", algorithm, "--seed", str(seed), *cell_argv(opts, algorithm, seed),
-            "--device", opts.device, "--threads", str(opts.threads), "--save_dir", str(opts.runs_dir), "--save_name", run_name, "--overwrite",
-            "--progress", "false", "--report", "false", "--use_tensorboard", "false"]
+            "--device", opts.device, "--threads", str(opts.threads), "--save_dir", str(opts.runs_dir),
+            "--save_name", run_name, "--overwrite", "--progress", "false", "--report", "false",
+            "--use_tensorboard", "false"]
     started = time.time()
     proc = subprocess.run([sys.executable, "-m", "leaf_plugin.cli", *argv], cwd=REPO, capture_output=True,
                           text=True)
@@ -232,14 +233,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[List[str]] = None) -> int:
     opts = build_parser().parse_args(argv)
     csv_path = Path(opts.results_dir) / f"{opts.name}.csv"
-    done = {(r["algorithm"], int(r["seed"]), r["settings"]) for r in read_rows(csv_path)}
     failures = []
     if not opts.table_only:
         for seed in opts.seeds:
             for alg in opts.algorithms:
                 settings = settings_key(cell_argv(opts, alg, seed))
-                done |= {(r["algorithm"], int(r["seed"]), r["settings"]) for r in read_rows(csv_path)}
-                if (alg, seed, settings) in done:  # read again: another grid may share the CSV
+                done = {(r["algorithm"], int(r["seed"]), r["settings"]) for r in read_rows(csv_path)}
+                if (alg, seed, settings) in done:  # read before each cell: another grid may share the CSV
                     print(f"[skip] {alg} seed {seed}: already in {csv_path.name}", flush=True)
                     continue
                 print(f"[run ] {alg} seed {seed} ...", flush=True)

@@ -249,9 +249,10 @@ class DeviceRuntime:
     # ---- training loop ------------------------------------------------------------------
     def train(self):
         """semilearn's loop, resumable part-way through an epoch."""
-        warning = ema_start_warning(float(getattr(self.args, "ema_m", 0.0)), self.num_train_iter)
-        if warning and not getattr(self.args, "ema_debias", False):
-            self.print_fn(warning)
+        if not getattr(self.args, "ema_debias", False):
+            warning = ema_start_warning(float(getattr(self.args, "ema_m", 0.0)), self.num_train_iter)
+            if warning:
+                self.print_fn(warning)
         self.model.train()
         self.call_hook("before_run")
         for epoch in range(self.start_epoch, self.epochs):

@@ -30,7 +30,8 @@ def test_fixmatch_trains_evaluates_and_resumes_on_cpu(tmp_path, capsys):
     assert metrics["balanced_acc"] == pytest.approx(result["balanced_acc"], abs=1e-12)
 
     # --weights model evaluates the trained weights: the same as a checkpoint whose EMA is the model
-    rc, out, err = run_cli(["eval", "--load_path", run / "latest_model.pth", "--json", "--weights", "model"], capsys)
+    rc, out, err = run_cli(["eval", "--load_path", run / "latest_model.pth", "--json", "--weights", "model"],
+                           capsys)
     assert rc == 0, err
     raw = json.loads(out.strip().splitlines()[-1])
     swapped = dict(ckpt, ema_model=ckpt["model"])
