@@ -5,7 +5,10 @@ command), its result appended to ``benchmarks/results/<name>.csv`` as soon as it
 cell already in the CSV with the same settings is not run again, so an interrupted grid loses
 at most the cell in progress.  At the end (or with ``--table-only``) it prints a markdown
 table (mean +- std of top-1 and balanced accuracy per algorithm, and per host the paired
-per-seed difference leaf_host - host), and writes a bar chart and a learning-curve PNG.
+per-seed difference leaf_host - host), a per-run table of test top-1 at each evaluation with
+the late mask ratio and positive-set size, and writes a bar chart and a learning-curve PNG.
+Each finished cell's curve is also kept in ``results/<name>_curves.jsonl`` (committed with the
+CSV; run folders are not), so tables and plots can be remade from a fresh clone.
 
     # the CPU-scale FER2013 protocol, from the self-supervised checkpoint
     python benchmarks/compare.py --name fer2013_simclr --protocol fer2013 \
@@ -34,6 +37,9 @@ HOSTS = ("fixmatch", "flexmatch", "freematch")
 DEFAULT_GRID = [*HOSTS, *(f"leaf_{h}" for h in HOSTS), "leaf", "supervised", "fullysupervised"]
 FIELDS = ["algorithm", "seed", "labels", "iterations", "top1", "balanced_acc", "wall_time_s", "git_commit",
           "settings", "run_dir"]
+# the host mask's acceptance rate as each kind of algorithm logs it (LEAF-wrapped first)
+MASK_KEYS = ("train/leaf_mask_ratio", "train/util_ratio", "train/mask_ratio")
+LATE_ITERS = 500  # the mask ratio and positive-set size are averaged over this many last iterations
 
 # the CPU-scale FER2013 protocol (see benchmarks/RESULTS.md): the usb_configs/*_fer2013_175_0.yaml CPU configs
 # (175 labels, 48 px, leaf_cnn4, batch 16 + 32, SGD 0.03, bias-corrected EMA 0.999, 2000 iterations)
@@ -88,6 +94,62 @@ def append_row(path: Path, row: dict) -> None:
         writer.writerow(row)
         f.flush()
         os.fsync(f.fileno())
+
+
+def cell_key(row: dict) -> tuple:
+    return row["algorithm"], int(row["seed"]), row["settings"]
+
+
+def run_summary(run_dir: Path, late: int = LATE_ITERS) -> Optional[dict]:
+    """A finished run's test top-1 at each evaluation ``[[it, top1], ...]``, and the means over
+    its last ``late`` iterations of the host mask's acceptance rate and (LEAF) the positive-set
+    size; None when the run folder has no ``metrics.jsonl``."""
+    from leaf_plugin.history import read_history
+
+    history = read_history(str(run_dir))
+    if not history:
+        return None
+    end = max(r["it"] for r in history)
+    late_rows = [r for r in history if r["it"] > end - late]
+
+    def late_mean(keys) -> Optional[float]:
+        for key in keys:
+            values = [r[key] for r in late_rows if key in r]
+            if values:
+                return statistics.mean(values)
+        return None
+
+    return {"eval": [[r["it"], r["eval/top-1-acc"]] for r in history if "eval/top-1-acc" in r],
+            "mask_ratio": late_mean(MASK_KEYS), "pos_size": late_mean(["train/leaf_pos_size"])}
+
+
+def curves_path(opts) -> Path:
+    return Path(opts.results_dir) / f"{opts.name}_curves.jsonl"
+
+
+def read_curves(path: Path) -> Dict[tuple, dict]:
+    """``results/<name>_curves.jsonl``: one run summary per line, keyed like the CSV's cells."""
+    if not path.exists():
+        return {}
+    curves = {}
+    for line in path.read_text().splitlines():
+        if line.strip():
+            entry = json.loads(line)
+            curves[cell_key(entry)] = entry
+    return curves
+
+
+def keep_curve(path: Path, row: dict, curves: Dict[tuple, dict]) -> None:
+    """Add ``row``'s run summary to the curves file, when it is not there and its run folder is."""
+    if cell_key(row) in curves:
+        return
+    summary = run_summary(Path(row["run_dir"]))
+    if summary is None:
+        return
+    entry = {"algorithm": row["algorithm"], "seed": int(row["seed"]), "settings": row["settings"], **summary}
+    with open(path, "a") as f:
+        f.write(json.dumps(entry) + "\n")
+    curves[cell_key(entry)] = entry
 
 
 def cell_argv(opts, algorithm: str, seed: int) -> List[str]:
@@ -157,8 +219,28 @@ def summarise(rows: List[dict], algorithms: List[str]) -> str:
     return "\n".join(lines)
 
 
-def plot(rows: List[dict], algorithms: List[str], out_prefix: Path) -> List[Path]:
-    """Bar chart with error bars, and learning curves from each run's metrics.jsonl."""
+def curves_table(rows: List[dict], curves: Dict[tuple, dict], algorithms: List[str]) -> str:
+    """Per run: test top-1 at each evaluation, and the late mask ratio and positive-set size."""
+    def num(value: Optional[float], digits: int) -> str:
+        return "-" if value is None else f"{value:.{digits}f}"
+
+    lines = []
+    for alg in algorithms:
+        for r in sorted((r for r in rows if r["algorithm"] == alg), key=lambda r: int(r["seed"])):
+            c = curves.get(cell_key(r))
+            if c is None:
+                continue
+            if not lines:
+                its = " / ".join(str(it) for it, _ in c["eval"])
+                lines = [f"| algorithm | seed | top-1 (%) at {its} | mask ratio, last {LATE_ITERS} it | "
+                         f"positive-set size |", "|---|---|---|---|---|"]
+            acc = " / ".join(f"{100 * a:.1f}" for _, a in c["eval"])
+            lines.append(f"| {alg} | {r['seed']} | {acc} | {num(c['mask_ratio'], 2)} | {num(c['pos_size'], 2)} |")
+    return "\n".join(lines)
+
+
+def plot(rows: List[dict], algorithms: List[str], out_prefix: Path, curves: Dict[tuple, dict]) -> List[Path]:
+    """Bar chart with error bars, and the mean learning curve per algorithm from ``curves``."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -185,20 +267,11 @@ def plot(rows: List[dict], algorithms: List[str], out_prefix: Path) -> List[Path
 
     fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
     for alg in present:
-        curves = []
-        for r in rows:
-            path = Path(r["run_dir"]) / "metrics.jsonl"
-            if r["algorithm"] != alg or not path.exists():
-                continue
-            points = {}
-            for line in path.read_text().splitlines():
-                row = json.loads(line)
-                if "eval/top-1-acc" in row:
-                    points[row["it"]] = 100 * row["eval/top-1-acc"]
-            curves.append(points)
-        if curves:
-            its = sorted(set.intersection(*(set(c) for c in curves)))
-            ax.plot(its, [statistics.mean(c[i] for c in curves) for i in its], marker="o", ms=3, label=alg)
+        points = [{it: 100 * acc for it, acc in curves[cell_key(r)]["eval"]} for r in rows
+                  if r["algorithm"] == alg and cell_key(r) in curves]
+        if points:
+            its = sorted(set.intersection(*(set(p) for p in points)))
+            ax.plot(its, [statistics.mean(p[i] for p in points) for i in its], marker="o", ms=3, label=alg)
     ax.set_xlabel("iteration")
     ax.set_ylabel("test top-1 (%)")
     ax.legend(fontsize=7, ncol=2)
@@ -233,6 +306,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[List[str]] = None) -> int:
     opts = build_parser().parse_args(argv)
     csv_path = Path(opts.results_dir) / f"{opts.name}.csv"
+    curves = read_curves(curves_path(opts))
     failures = []
     if not opts.table_only:
         for seed in opts.seeds:
@@ -250,14 +324,21 @@ def main(argv: Optional[List[str]] = None) -> int:
                     print(f"[fail] {exc}", flush=True)
                     continue
                 append_row(csv_path, row)
+                keep_curve(curves_path(opts), row, curves)
                 print(f"[done] {alg} seed {seed}: top-1 {100 * float(row['top1']):.2f} %, balanced "
                       f"{100 * float(row['balanced_acc']):.2f} %, {row['wall_time_s']} s", flush=True)
     wanted = {settings_key(cell_argv(opts, a, s)) for a in opts.algorithms for s in opts.seeds}
     rows = [r for r in read_rows(csv_path) if r["settings"] in wanted and r["algorithm"] in opts.algorithms
             and int(r["seed"]) in opts.seeds]
+    for row in rows:  # cells run by an older compare.py: their curves, while their run folders exist
+        keep_curve(curves_path(opts), row, curves)
     print()
     print(summarise(rows, opts.algorithms))
-    for path in [] if opts.no_plots else plot(rows, opts.algorithms, Path(opts.results_dir) / opts.name):
+    table = curves_table(rows, curves, opts.algorithms)
+    if table:
+        print()
+        print(table)
+    for path in [] if opts.no_plots else plot(rows, opts.algorithms, Path(opts.results_dir) / opts.name, curves):
         print(f"wrote {path}")
     if failures:
         print(f"{len(failures)} cell(s) failed:\n  " + "\n  ".join(failures), file=sys.stderr)

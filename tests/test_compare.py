@@ -38,6 +38,16 @@ def test_compare_grid_csv_table_and_resume(tmp_path, capsys):
     assert f"| leaf_fixmatch - fixmatch | 0: {diff:+.2f} | {diff:+.2f} | {diff:+.2f} |" in out
     for png in ("ci_bars.png", "ci_curves.png"):
         assert (tmp_path / "results" / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # each cell's curve is kept beside the CSV, with the settings of its row, and printed
+    curves = compare.read_curves(tmp_path / "results" / "ci_curves.jsonl")
+    assert sorted(curves) == sorted(compare.cell_key(r) for r in rows)
+    for r in rows:
+        c = curves[compare.cell_key(r)]
+        assert [it for it, _ in c["eval"]] == [2, 4] and c["eval"][-1][1] == pytest.approx(float(r["top1"]), abs=1e-6)
+        assert 0 <= c["mask_ratio"] <= 1
+        assert f"| {r['algorithm']} | 0 | {100 * c['eval'][0][1]:.1f} / {100 * float(r['top1']):.1f} |" in out
+        if r["algorithm"] == "fixmatch":
+            assert c["pos_size"] is None  # no LEAF, no positive sets
 
     # a second call re-runs nothing and prints the same table
     assert compare.main(argv) == 0
@@ -55,6 +65,30 @@ def test_summary_statistics_by_hand():
     std = 100 * statistics.stdev([0.40, 0.42])
     assert f"| fixmatch | 0,1 | 41.00 +- {std:.2f} | 31.00 +- {std:.2f} | 10 |" in table
     assert "| leaf_fixmatch - fixmatch | 0: +3.00, 1: +1.00 | +2.00 | +1.00 |" in table
+
+
+def test_run_summary_and_curves_table_by_hand(tmp_path):
+    compare = load_compare()
+    run = tmp_path / "run"
+    run.mkdir()
+    lines = [{"it": 400, "train/leaf_mask_ratio": 0.1, "train/util_ratio": 0.9, "train/leaf_pos_size": 3.0},
+             {"it": 500, "eval/top-1-acc": 0.25},
+             {"it": 600, "train/leaf_mask_ratio": 0.4, "train/util_ratio": 0.9, "train/leaf_pos_size": 1.5},
+             {"it": 1000, "train/leaf_mask_ratio": 0.6, "train/util_ratio": 0.9, "eval/top-1-acc": 0.375}]
+    (run / "metrics.jsonl").write_text("".join(compare.json.dumps(x) + "\n" for x in lines) + '{"it": 10')
+    summary = compare.run_summary(run, late=500)  # iterations 501..1000; a line cut short is ignored
+    assert summary == {"eval": [[500, 0.25], [1000, 0.375]], "mask_ratio": pytest.approx(0.5),
+                       "pos_size": pytest.approx(1.5)}
+    assert compare.run_summary(tmp_path / "missing") is None
+
+    row = {"algorithm": "leaf_fixmatch", "seed": "2", "settings": "abc", "run_dir": str(run)}
+    path, curves = tmp_path / "c.jsonl", {}
+    compare.keep_curve(path, row, curves)
+    compare.keep_curve(path, row, curves)  # already kept: not written twice
+    assert len(path.read_text().splitlines()) == 1 and compare.read_curves(path) == curves
+    table = compare.curves_table([row], curves, ["fixmatch", "leaf_fixmatch"])
+    assert "| algorithm | seed | top-1 (%) at 500 / 1000 | mask ratio, last 500 it | positive-set size |" in table
+    assert "| leaf_fixmatch | 2 | 25.0 / 37.5 | 0.50 | 1.50 |" in table
 
 
 def test_fer2013_grid_cells_are_the_cpu_configs():
