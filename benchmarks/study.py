@@ -41,6 +41,8 @@ VARIANTS: Dict[str, tuple] = {
     "scale_32": (["--leaf_feature_scale", "32"], "logit scale 32"),
     "dense_gate": (["--leaf_top_k", "8"], "all 8 experts per sample (dense softmax gate)"),
     "experts_4_top1": (["--leaf_num_experts", "4", "--leaf_top_k", "1"], "4 experts, top-1"),
+    "zero_init": (["--leaf_expert_init", "zero"], "experts' second layers start at zero: each level starts "
+                  "as the identity, so the pretrained feature reaches the classifier unchanged"),
     "ema_plain": (["--ema_debias", "false"], "plain EMA 0.999, which keeps 14 % of the random start"),
 }
 

@@ -27,6 +27,39 @@ def test_vectorised_equals_loop(num_experts, top_k, training):
     assert torch.allclose(bal, ref_bal, atol=1e-6)
 
 
+def test_zero_init_starts_as_identity_then_learns():
+    torch.manual_seed(0)
+    m = ExpertGating(6, num_experts=4, top_k=2, zero_init=True).train()
+    assert torch.count_nonzero(m.fc2_weight) == 0 and torch.count_nonzero(m.fc2_bias) == 0
+    assert torch.count_nonzero(m.fc1_weight) == m.fc1_weight.numel()  # first layers stay random
+    v = torch.randn(5, 6, requires_grad=True)
+    out, gates, _ = m(v)
+    assert torch.equal(out, v)
+    target = torch.randn(5, 6)
+    ((out - target) ** 2).sum().backward()
+    # the second layers learn from the first step; the gate sees zero experts, so no gradient yet
+    assert m.fc2_weight.grad.abs().sum() > 0 and m.fc2_bias.grad.abs().sum() > 0
+    assert torch.count_nonzero(m.w_gate.grad) == 0 and torch.count_nonzero(m.fc1_weight.grad) == 0
+    with torch.no_grad():
+        for p in m.parameters():
+            if p.grad is not None:
+                p -= 0.1 * p.grad
+    m.zero_grad()
+    out, _, _ = m(v.detach())
+    ((out - target) ** 2).sum().backward()
+    assert m.w_gate.grad.abs().sum() > 0 and m.fc1_weight.grad.abs().sum() > 0
+
+
+def test_leaf_net_expert_init_zero_is_the_backbone_feature_scaled():
+    torch.manual_seed(0)
+    net = LeafNet(TinyBackbone(), 5, LeafConfig(num_experts=4, expert_init="zero")).train()
+    x = torch.randn(3, 20)
+    out = net(x)
+    z = F.normalize(net.backbone(x, only_feat=True), dim=1)
+    assert torch.allclose(out["feat"], 16.0 * z, atol=1e-6) and torch.allclose(out["leaf_z"], z, atol=1e-6)
+    assert torch.count_nonzero(LeafNet(TinyBackbone(), 5, LeafConfig()).semantic.fc2_weight) > 0  # default
+
+
 def test_vectorised_equals_loop_faithful():
     torch.manual_seed(1)
     m = ExpertGating(10, num_experts=4, faithful=True).train()
@@ -221,6 +254,7 @@ def test_balance_sync_only_when_training_distributed(monkeypatch):
         ({"balance_coef": -1.0}, "balance_coef"),
         ({"top_k": 2.0}, "top_k"),
         ({"semantic": "yes"}, "semantic"),
+        ({"expert_init": "normal"}, "expert_init"),
     ],
 )
 def test_config_errors(kwargs, fragment):
@@ -230,8 +264,8 @@ def test_config_errors(kwargs, fragment):
 
 
 def test_config_faithful_forces_released_settings():
-    c = LeafConfig(faithful=True)
-    assert c.top_k == 1 and c.feature_scale == 1.0
+    c = LeafConfig(faithful=True, expert_init="zero")
+    assert c.top_k == 1 and c.feature_scale == 1.0 and c.expert_init == "uniform"
     assert LeafConfig().top_k == 2 and LeafConfig().feature_scale == 16.0
 
 

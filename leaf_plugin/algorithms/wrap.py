@@ -46,6 +46,8 @@ LEAF_ARGUMENTS = [
     SSL_Argument("--leaf_noisy_gating", str2bool, True, "noisy top-k gating (noise in training only)"),
     SSL_Argument("--leaf_balance_coef", float, 0.01, "coefficient of cv^2(importance) + cv^2(load)"),
     SSL_Argument("--leaf_feature_scale", float, 16.0, "scale of the normalised feature before the classifier"),
+    SSL_Argument("--leaf_expert_init", str, "uniform",
+                 "experts' second layers: uniform (nn.Linear init) | zero (each level starts as the identity)"),
     SSL_Argument("--leaf_faithful", str2bool, False, "the released code's modules and loss (reproduction only)"),
     SSL_Argument("--leaf_tau", float, 0.9, "cumulative probability that closes the positive set"),
     SSL_Argument("--leaf_max_pos", int, 3, "largest positive set"),
@@ -61,7 +63,7 @@ def leaf_config(args) -> LeafConfig:
                       noisy_gating=args.leaf_noisy_gating, balance_coef=args.leaf_balance_coef,
                       semantic=args.leaf_semantic, instance=args.leaf_instance,
                       instance_on=args.leaf_instance_on, feature_scale=args.leaf_feature_scale,
-                      faithful=args.leaf_faithful)
+                      expert_init=args.leaf_expert_init, faithful=args.leaf_faithful)
 
 
 def add_second_weak_view(dataset) -> None:

@@ -59,7 +59,13 @@ class ExpertGating(nn.Module):
             importance and load over ranks (differentiably) before the cv^2, so the DDP balance
             term equals the single-process one on the concatenated batch.
 
-    Init: expert weights and biases like ``nn.Linear`` (U(-1/sqrt(fan_in), 1/sqrt(fan_in))).
+        zero_init: start every expert's second layer (weights and bias) at zero, so the level
+            is the identity at the start (``out = v``) and a pretrained feature reaches the
+            classifier unchanged; the experts' first layers and the gate keep their random init,
+            the second layers get gradient from the first step, the gate from the second.
+
+    Init: expert weights and biases like ``nn.Linear`` (U(-1/sqrt(fan_in), 1/sqrt(fan_in))),
+    the second layers zero with ``zero_init``.
     ``w_gate`` uses the same small uniform init instead of Shazeer's zeros: a zero gate gives
     exact ties in eval / without noise, and ``topk`` then routes every sample to experts
     ``0..k-1``; a small random gate routes input-dependently from the first step while still
@@ -78,6 +84,7 @@ class ExpertGating(nn.Module):
         balance_coef: float = 0.01,
         faithful: bool = False,
         sync_balance: bool = True,
+        zero_init: bool = False,
     ) -> None:
         super().__init__()
         if dim < 1 or num_experts < 1:
@@ -94,6 +101,7 @@ class ExpertGating(nn.Module):
         self.balance_coef = balance_coef
         self.faithful = faithful
         self.sync_balance = sync_balance
+        self.zero_init = zero_init
 
         n_params = 1 if faithful else num_experts  # faithful: one module shared by all slots
         d, h = dim, self.hidden
@@ -120,6 +128,9 @@ class ExpertGating(nn.Module):
             nn.init.uniform_(p, -b, b)
         if self.w_noise is not None:
             nn.init.zeros_(self.w_noise)
+        if self.zero_init:
+            nn.init.zeros_(self.fc2_weight)
+            nn.init.zeros_(self.fc2_bias)
 
     def extra_repr(self) -> str:
         return (

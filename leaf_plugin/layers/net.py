@@ -22,6 +22,7 @@ from .gating import ExpertGating
 __all__ = ["LeafConfig", "LeafNet", "build_leaf_net", "backbone_feature_dim"]
 
 _PLACEMENTS = ("feat", "logits")
+_EXPERT_INITS = ("uniform", "zero")
 
 
 @dataclass
@@ -42,8 +43,12 @@ class LeafConfig:
             unit-norm feature through a freshly initialised linear head gives logits of size
             ~1/sqrt(d), i.e. near-uniform softmax and tiny gradients; a fixed scale (as in
             cosine / NormFace classifiers) restores a usable logit range.
+        expert_init: ``"uniform"``: the experts' layers start like ``nn.Linear``; ``"zero"``:
+            their second layers start at zero, so each level is the identity at the start and
+            a pretrained backbone's feature reaches the classifier unchanged.
         faithful: reproduce the released code (shared expert, top-1 gate, log-sum-exp fusion,
-            no balance term, unscaled feature). Forces ``top_k = 1`` and ``feature_scale = 1.0``.
+            no balance term, unscaled feature). Forces ``top_k = 1``, ``feature_scale = 1.0``
+            and ``expert_init = "uniform"``.
     """
 
     num_experts: int = 8
@@ -54,6 +59,7 @@ class LeafConfig:
     instance: bool = True
     instance_on: str = "feat"
     feature_scale: float = 16.0
+    expert_init: str = "uniform"
     faithful: bool = False
 
     def __post_init__(self) -> None:
@@ -69,6 +75,7 @@ class LeafConfig:
         if self.faithful:
             self.top_k = 1
             self.feature_scale = 1.0
+            self.expert_init = "uniform"
         if not 1 <= self.top_k <= self.num_experts:
             raise UserError(
                 f"leaf: top_k must be in 1..num_experts ({self.num_experts}), got {self.top_k}"
@@ -76,6 +83,10 @@ class LeafConfig:
         if self.instance_on not in _PLACEMENTS:
             raise UserError(
                 f"leaf: instance_on must be one of {', '.join(_PLACEMENTS)}, got {self.instance_on!r}"
+            )
+        if self.expert_init not in _EXPERT_INITS:
+            raise UserError(
+                f"leaf: expert_init must be one of {', '.join(_EXPERT_INITS)}, got {self.expert_init!r}"
             )
         for name in ("balance_coef", "feature_scale"):
             value = getattr(self, name)
@@ -134,6 +145,7 @@ class LeafNet(nn.Module):
                 noisy=config.noisy_gating,
                 balance_coef=config.balance_coef,
                 faithful=config.faithful,
+                zero_init=config.expert_init == "zero",
             )
 
         self.semantic = level(self.num_features) if config.semantic else None
