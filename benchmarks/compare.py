@@ -37,8 +37,6 @@ HOSTS = ("fixmatch", "flexmatch", "freematch")
 DEFAULT_GRID = [*HOSTS, *(f"leaf_{h}" for h in HOSTS), "leaf", "supervised", "fullysupervised"]
 FIELDS = ["algorithm", "seed", "labels", "iterations", "top1", "balanced_acc", "wall_time_s", "git_commit",
           "settings", "run_dir"]
-# the host mask's acceptance rate as each kind of algorithm logs it (LEAF-wrapped first)
-MASK_KEYS = ("train/leaf_mask_ratio", "train/util_ratio", "train/mask_ratio")
 LATE_ITERS = 500  # the mask ratio and positive-set size are averaged over this many last iterations
 
 # the CPU-scale FER2013 protocol (see benchmarks/RESULTS.md): the usb_configs/*_fer2013_175_0.yaml CPU configs
@@ -105,6 +103,7 @@ def run_summary(run_dir: Path, late: int = LATE_ITERS) -> Optional[dict]:
     its last ``late`` iterations of the host mask's acceptance rate and (LEAF) the positive-set
     size; None when the run folder has no ``metrics.jsonl``."""
     from leaf_plugin.history import read_history
+    from leaf_plugin.report import MASK_KEYS  # the host mask's acceptance rate as each algorithm logs it
 
     history = read_history(str(run_dir))
     if not history:
