@@ -75,19 +75,6 @@ def settings_key(argv: List[str]) -> str:
     return hashlib.sha1(" ".join(portable).encode()).hexdigest()[:10]
 
 
-def leaf_defaults(algorithm: str) -> List[str]:
-    """The ``--leaf_*`` defaults ``algorithm`` trains with (none for a host). They are part of a
-    cell's settings, so changing a default re-runs the LEAF cells instead of mixing old and new."""
-    from leaf_plugin.algorithms import algorithm_class
-
-    return [f"{a.name}={a.default}" for a in algorithm_class(algorithm).get_argument() if a.name.startswith("--leaf_")]
-
-
-def cell_settings(opts, algorithm: str, seed: int) -> str:
-    """The settings key of one cell: its ``semilearn train`` flags and its LEAF defaults."""
-    return settings_key(cell_argv(opts, algorithm, seed) + leaf_defaults(algorithm))
-
-
 def read_rows(path: Path) -> List[dict]:
     if not path.exists():
         return []
@@ -323,7 +310,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     if not opts.table_only:
         for seed in opts.seeds:
             for alg in opts.algorithms:
-                settings = cell_settings(opts, alg, seed)
+                settings = settings_key(cell_argv(opts, alg, seed))
                 done = {(r["algorithm"], int(r["seed"]), r["settings"]) for r in read_rows(csv_path)}
                 if (alg, seed, settings) in done:  # read before each cell: another grid may share the CSV
                     print(f"[skip] {alg} seed {seed}: already in {csv_path.name}", flush=True)
@@ -339,7 +326,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                 keep_curve(curves_path(opts), row, curves)
                 print(f"[done] {alg} seed {seed}: top-1 {100 * float(row['top1']):.2f} %, balanced "
                       f"{100 * float(row['balanced_acc']):.2f} %, {row['wall_time_s']} s", flush=True)
-    wanted = {cell_settings(opts, a, s) for a in opts.algorithms for s in opts.seeds}
+    wanted = {settings_key(cell_argv(opts, a, s)) for a in opts.algorithms for s in opts.seeds}
     rows = [r for r in read_rows(csv_path) if r["settings"] in wanted and r["algorithm"] in opts.algorithms
             and int(r["seed"]) in opts.seeds]
     for row in rows:  # cells run by an older compare.py: their curves, while their run folders exist

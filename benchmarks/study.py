@@ -5,7 +5,8 @@ Each variant is ``leaf_fixmatch`` with a few flags changed (the ablation flags o
 protocol and seeds, its cells in ``benchmarks/results/study_<variant>.csv`` (resumable like any
 grid). The table puts each variant beside ``fixmatch`` of the same seeds, read from the main
 grid's CSV (``--baseline``), as a paired difference; the ``default`` row is that grid's own
-``leaf_fixmatch`` (the same settings, so it is not run twice).
+``leaf_fixmatch`` (the same settings, so it is not run twice). A table row holds only the cells
+whose settings key is the variant's.
 
     python benchmarks/study.py --pretrain_path benchmarks/checkpoints/simclr_fer2013_leaf_cnn4.pth \
         --seeds 0 --baseline fer2013_simclr
@@ -51,17 +52,35 @@ def mean(values: List[float]) -> str:
     return f"{100 * statistics.mean(values):.2f}" if values else "-"
 
 
+def grid_argv(opts, name: str) -> List[str]:
+    """The ``compare.py`` arguments of variant ``name``'s grid."""
+    return ["--name", f"study_{name}", "--protocol", "fer2013", "--algorithms", "leaf_fixmatch",
+            "--seeds", *map(str, opts.seeds), "--num_train_iter", str(opts.num_train_iter),
+            "--pretrain_path", opts.pretrain_path, "--threads", str(opts.threads),
+            "--results_dir", opts.results_dir, "--runs_dir", opts.runs_dir, "--no_plots", "--", *VARIANTS[name][0]]
+
+
+def settings(opts, name: str, algorithm: str = "leaf_fixmatch") -> str:
+    """The settings key of variant ``name``'s cells, so a row never mixes cells run with other
+    flags (another protocol, or the same variant run again with a default changed by flag)."""
+    grid = compare.build_parser().parse_args(grid_argv(opts, name))
+    return compare.settings_key(compare.cell_argv(grid, algorithm, opts.seeds[0]))
+
+
 def table(opts) -> str:
     results = Path(opts.results_dir)
+    base_key = settings(opts, "default", "fixmatch")
     base = {int(r["seed"]): float(r["top1"]) for r in compare.read_rows(results / f"{opts.baseline}.csv")
-            if r["algorithm"] == "fixmatch" and int(r["iterations"]) == opts.num_train_iter}
+            if r["algorithm"] == "fixmatch" and int(r["iterations"]) == opts.num_train_iter
+            and r["settings"] == base_key}
     lines = ["| variant | flags | seeds | top-1 (%) | balanced (%) | vs fixmatch, same seeds (points) |",
              "|---|---|---|---|---|---|"]
     for name in opts.variants:
         source = opts.baseline if name == "default" else f"study_{name}"
+        key = settings(opts, name)
         rows = [r for r in compare.read_rows(results / f"{source}.csv")
                 if r["algorithm"] == "leaf_fixmatch" and int(r["iterations"]) == opts.num_train_iter
-                and int(r["seed"]) in opts.seeds]
+                and int(r["seed"]) in opts.seeds and r["settings"] == key]
         if not rows:
             continue
         seeds = sorted(int(r["seed"]) for r in rows)
@@ -79,7 +98,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     p.add_argument("--seeds", nargs="+", type=int, default=[0])
     p.add_argument("--num_train_iter", type=int, default=2000)
-    p.add_argument("--pretrain_path", default="")
+    p.add_argument("--pretrain_path", default="benchmarks/checkpoints/simclr_fer2013_leaf_cnn4.pth",
+                   help="the start of every cell (default: the committed SimCLR checkpoint; '' from scratch)")
     p.add_argument("--baseline", default="fer2013_simclr", help="grid CSV whose fixmatch rows are the baseline")
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--results_dir", default=str(compare.HERE / "results"))
@@ -90,11 +110,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     if not opts.table_only:
         for name in [v for v in opts.variants if v != "default"]:
             print(f"== {name}: {VARIANTS[name][1]}", flush=True)
-            failed |= compare.main([
-                "--name", f"study_{name}", "--protocol", "fer2013", "--algorithms", "leaf_fixmatch",
-                "--seeds", *map(str, opts.seeds), "--num_train_iter", str(opts.num_train_iter),
-                "--pretrain_path", opts.pretrain_path, "--threads", str(opts.threads),
-                "--results_dir", opts.results_dir, "--runs_dir", opts.runs_dir, "--no_plots", "--", *VARIANTS[name][0]])
+            failed |= compare.main(grid_argv(opts, name))
     print()
     print(table(opts))
     return failed

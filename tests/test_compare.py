@@ -118,18 +118,24 @@ def test_study_table_pairs_each_variant_with_fixmatch(tmp_path):
         sys.path.remove(str(REPO / "benchmarks"))
     compare = study.compare
 
-    def row(alg, seed, top1, iterations=1200):
-        return {"algorithm": alg, "seed": seed, "labels": 175, "iterations": iterations, "top1": top1,
-                "balanced_acc": "0.30", "wall_time_s": "1", "git_commit": "x", "settings": "s", "run_dir": "r"}
-
-    for r in (row("fixmatch", 0, "0.40"), row("fixmatch", 1, "0.38"), row("leaf_fixmatch", 0, "0.41"),
-              row("fixmatch", 0, "0.10", iterations=600)):
-        compare.append_row(tmp_path / "grid.csv", r)
-    for r in (row("leaf_fixmatch", 0, "0.43"), row("leaf_fixmatch", 1, "0.37")):
-        compare.append_row(tmp_path / "study_faithful.csv", r)
     opts = argparse.Namespace(
-        results_dir=str(tmp_path), baseline="grid", num_train_iter=1200, seeds=[0, 1],
-        variants=["default", "faithful", "scale_4"])
+        results_dir=str(tmp_path), baseline="grid", num_train_iter=1200, seeds=[0, 1], pretrain_path="",
+        threads=1, runs_dir=str(tmp_path / "runs"), variants=["default", "faithful", "scale_4"])
+    keys = {"fixmatch": study.settings(opts, "default", "fixmatch"), "default": study.settings(opts, "default"),
+            "faithful": study.settings(opts, "faithful")}
+    assert keys["faithful"] != keys["default"]
+
+    def row(alg, seed, top1, iterations=1200, key="default"):
+        return {"algorithm": alg, "seed": seed, "labels": 175, "iterations": iterations, "top1": top1,
+                "balanced_acc": "0.30", "wall_time_s": "1", "git_commit": "x", "settings": keys.get(key, key),
+                "run_dir": "r"}
+
+    for r in (row("fixmatch", 0, "0.40", key="fixmatch"), row("fixmatch", 1, "0.38", key="fixmatch"),
+              row("leaf_fixmatch", 0, "0.41"), row("fixmatch", 0, "0.10", iterations=600, key="fixmatch"),
+              row("leaf_fixmatch", 0, "0.20", key="other-flags")):  # run with other flags: left out
+        compare.append_row(tmp_path / "grid.csv", r)
+    for r in (row("leaf_fixmatch", 0, "0.43", key="faithful"), row("leaf_fixmatch", 1, "0.37", key="faithful")):
+        compare.append_row(tmp_path / "study_faithful.csv", r)
     table = study.table(opts)
     assert "| default | `(none)` | 0 | 41.00 | 30.00 | +1.00 |" in table
     assert "| faithful | `--leaf_faithful true` | 0,1 | 40.00 | 30.00 | +1.00 |" in table  # +3 and -1
@@ -144,3 +150,4 @@ def test_settings_key_does_not_depend_on_where_the_checkout_is():
     compare.REPO = compare.Path("/elsewhere/leaf-plugin")
     moved = [a.replace(str(REPO.parent), "/elsewhere") for a in argv]
     assert moved != argv and compare.settings_key(moved) == key
+

@@ -59,7 +59,7 @@ class LeafConfig:
     instance: bool = True
     instance_on: str = "feat"
     feature_scale: float = 16.0
-    expert_init: str = "zero"
+    expert_init: str = "uniform"
     faithful: bool = False
 
     def __post_init__(self) -> None:
