@@ -2,8 +2,9 @@
 
 Every cell (algorithm x seed) is one ``semilearn train`` process (the same code path as the
 command), its result appended to ``benchmarks/results/<name>.csv`` as soon as it finishes; a
-cell already in the CSV with the same settings is not run again, so an interrupted grid loses
-at most the cell in progress.  At the end (or with ``--table-only``) it prints a markdown
+cell already in the CSV with the same settings (its ``semilearn train`` flags) is not run again,
+so an interrupted grid loses at most the cell in progress. A changed default of the code is not
+part of a cell's settings: run a grid under changed defaults with a new ``--name``.  At the end (or with ``--table-only``) it prints a markdown
 table (mean +- std of top-1 and balanced accuracy per algorithm, and per host the paired
 per-seed difference leaf_host - host), a per-run table of test top-1 at each evaluation with
 the late mask ratio and positive-set size, and writes a bar chart and a learning-curve PNG.

@@ -139,6 +139,7 @@ def test_study_table_pairs_each_variant_with_fixmatch(tmp_path):
     table = study.table(opts)
     assert "| default | `(none)` | 0 | 41.00 | 30.00 | +1.00 |" in table
     assert "| faithful | `--leaf_faithful true` | 0,1 | 40.00 | 30.00 | +1.00 |" in table  # +3 and -1
+    assert "(1 cell(s) at these iterations and seeds ran with other protocol flags" in table
     assert "scale_4" not in table  # no cells yet: no row
 
 
