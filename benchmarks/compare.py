@@ -4,10 +4,11 @@ Every cell (algorithm x seed) is one ``semilearn train`` process (the same code 
 command), its result appended to ``benchmarks/results/<name>.csv`` as soon as it finishes; a
 cell already in the CSV with the same settings (its ``semilearn train`` flags) is not run again,
 so an interrupted grid loses at most the cell in progress. A changed default of the code is not
-part of a cell's settings: run a grid under changed defaults with a new ``--name``.  At the end (or with ``--table-only``) it prints a markdown
-table (mean +- std of top-1 and balanced accuracy per algorithm, and per host the paired
-per-seed difference leaf_host - host), a per-run table of test top-1 at each evaluation with
-the late mask ratio and positive-set size, and writes a bar chart and a learning-curve PNG.
+part of a cell's settings: run a grid under changed defaults with a new ``--name``.  At the end
+(or with ``--table-only``) it prints a markdown table (mean +- std of top-1 and balanced
+accuracy per algorithm, and per host the paired per-seed difference leaf_host - host), a
+per-run table of test top-1 at each evaluation with the late mask ratio and positive-set size,
+and writes a bar chart and a learning-curve PNG.
 Each finished cell's curve is also kept in ``results/<name>_curves.jsonl`` (committed with the
 CSV; run folders are not), so tables and plots can be remade from a fresh clone.
 
@@ -74,6 +75,11 @@ def settings_key(argv: List[str]) -> str:
     beside = str(REPO.parent) + os.sep
     portable = [("../" + a[len(beside):]) if a.startswith(beside) else a for a in argv]
     return hashlib.sha1(" ".join(portable).encode()).hexdigest()[:10]
+
+
+def cell_settings(opts, algorithm: str, seed: int) -> str:
+    """The settings key of one cell of the grid ``opts`` describes."""
+    return settings_key(cell_argv(opts, algorithm, seed))
 
 
 def read_rows(path: Path) -> List[dict]:
@@ -311,7 +317,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     if not opts.table_only:
         for seed in opts.seeds:
             for alg in opts.algorithms:
-                settings = settings_key(cell_argv(opts, alg, seed))
+                settings = cell_settings(opts, alg, seed)
                 done = {(r["algorithm"], int(r["seed"]), r["settings"]) for r in read_rows(csv_path)}
                 if (alg, seed, settings) in done:  # read before each cell: another grid may share the CSV
                     print(f"[skip] {alg} seed {seed}: already in {csv_path.name}", flush=True)
@@ -327,7 +333,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                 keep_curve(curves_path(opts), row, curves)
                 print(f"[done] {alg} seed {seed}: top-1 {100 * float(row['top1']):.2f} %, balanced "
                       f"{100 * float(row['balanced_acc']):.2f} %, {row['wall_time_s']} s", flush=True)
-    wanted = {settings_key(cell_argv(opts, a, s)) for a in opts.algorithms for s in opts.seeds}
+    wanted = {cell_settings(opts, a, s) for a in opts.algorithms for s in opts.seeds}
     rows = [r for r in read_rows(csv_path) if r["settings"] in wanted and r["algorithm"] in opts.algorithms
             and int(r["seed"]) in opts.seeds]
     for row in rows:  # cells run by an older compare.py: their curves, while their run folders exist

@@ -64,7 +64,7 @@ def settings(opts, name: str, algorithm: str = "leaf_fixmatch") -> str:
     """The settings key of variant ``name``'s cells, so a row never mixes cells run with other
     flags (another protocol, or the same variant run again with a default changed by flag)."""
     grid = compare.build_parser().parse_args(grid_argv(opts, name))
-    return compare.settings_key(compare.cell_argv(grid, algorithm, opts.seeds[0]))
+    return compare.cell_settings(grid, algorithm, opts.seeds[0])
 
 
 def table(opts) -> str:

@@ -151,4 +151,3 @@ def test_settings_key_does_not_depend_on_where_the_checkout_is():
     compare.REPO = compare.Path("/elsewhere/leaf-plugin")
     moved = [a.replace(str(REPO.parent), "/elsewhere") for a in argv]
     assert moved != argv and compare.settings_key(moved) == key
-
