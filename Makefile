@@ -3,13 +3,15 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
-STAMP  := $(VENV)/.installed-v1
+STAMP  := $(VENV)/.installed-v2
 
 # exact versions of the environment (ranges live in setup.cfg); requirements-lock.txt pins
 # every transitive dependency too (regenerate: .venv/bin/pip freeze --exclude-editable)
 TORCH_PINS     := torch==2.14.1 torchvision==0.29.1
 SEMILEARN_PIN  := semilearn==0.3.2
 TEST_PINS      := pytest==8.3.3 PyYAML==6.0.4
+# face detection (OpenCV 4: OpenCV 5 has no CascadeClassifier), video, ONNX export and runtime
+DEPLOY_PINS    := opencv-python-headless==4.14.0.94 onnx==1.23.2 onnxruntime==1.32.0
 LOCK           := requirements-lock.txt
 
 .PHONY: setup demo test test-fast bench clean
@@ -19,7 +21,7 @@ setup: $(STAMP)
 $(STAMP): setup.cfg pyproject.toml Makefile $(LOCK)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet -c $(LOCK) $(TORCH_PINS)
-	$(PIP) install --quiet -c $(LOCK) $(TORCH_PINS) $(SEMILEARN_PIN) $(TEST_PINS)
+	$(PIP) install --quiet -c $(LOCK) $(TORCH_PINS) $(SEMILEARN_PIN) $(TEST_PINS) $(DEPLOY_PINS)
 	$(PIP) install --quiet --no-deps --no-build-isolation -e .
 	$(PY) -c "import leaf_plugin, semilearn, torch; print('environment ready: torch', torch.__version__)"
 	touch $(STAMP)

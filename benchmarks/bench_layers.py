@@ -3,51 +3,28 @@
 Usage: python benchmarks/bench_layers.py [--device cpu|cuda|all] [--repeats 20] [--dim 512]
        [--threads N]
 
-The loop baseline is the straightforward implementation: K separate ``nn.Sequential``
-experts (Linear-ReLU-Linear) run one after the other on the whole batch, with the same noisy
-top-k gate. Both modules are in training mode and the timed step is
-``(out.sum() + balance).backward()``. ExpertGating also computes Shazeer's smooth load
-estimate; the baseline uses the plain expert counts, so any gap is not due to the gate.
+The loop baseline is the test reference ``tests/helpers/leaf_reference.py:LoopReference``: the
+same parameters, run as K separate expert MLPs one after the other on the whole batch, with the
+noisy top-k gate and Shazeer's smooth load written out by hand. Both modules are in training mode
+and the timed step is ``(out.sum() + balance).backward()``.
 """
 from __future__ import annotations
 
 import argparse
+import copy
 import statistics
+import sys
 import time
+from pathlib import Path
 from typing import Callable, List, Tuple
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from leaf_plugin.layers import ExpertGating
-from leaf_plugin.layers.gating import cv_squared
 
-
-class LoopGating(nn.Module):
-    """Reference: K ``nn.Sequential`` experts and a Python loop over them."""
-
-    def __init__(self, dim: int, num_experts: int, top_k: int = 2, balance_coef: float = 0.01) -> None:
-        super().__init__()
-        self.top_k, self.balance_coef = top_k, balance_coef
-        self.experts = nn.ModuleList(
-            nn.Sequential(nn.Linear(dim, dim // 2), nn.ReLU(), nn.Linear(dim // 2, dim))
-            for _ in range(num_experts)
-        )
-        self.w_gate = nn.Parameter(torch.randn(dim, num_experts) / dim**0.5)
-        self.w_noise = nn.Parameter(torch.zeros(dim, num_experts))
-
-    def forward(self, v: Tensor):
-        logits = v @ self.w_gate
-        if self.training:
-            logits = logits + torch.randn_like(logits) * (F.softplus(v @ self.w_noise) + 0.01)
-        top_v, top_i = logits.topk(self.top_k, dim=1)
-        gates = torch.zeros_like(logits).scatter(1, top_i, torch.softmax(top_v, dim=1))
-        out = v
-        for k, expert in enumerate(self.experts):
-            out = out + gates[:, k : k + 1] * expert(v)
-        balance = self.balance_coef * (cv_squared(gates.sum(0)) + cv_squared((gates > 0).sum(0).float()))
-        return out, gates, balance
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from helpers.leaf_reference import LoopReference  # noqa: E402  (test-only reference, not in the package)
 
 
 def _sync(device: torch.device) -> None:
@@ -83,7 +60,7 @@ def run(device: torch.device, dim: int, repeats: int, warmup: int, emit: Callabl
         for batch in (64, 512):
             torch.manual_seed(0)
             vec = ExpertGating(dim, num_experts=k, top_k=2).to(device).train()
-            loop = LoopGating(dim, num_experts=k, top_k=2).to(device).train()
+            loop = LoopReference(copy.deepcopy(vec)).train()
             v = torch.randn(batch, dim, device=device)
             t_vec, t_loop = time_pair(vec, loop, v, repeats, warmup)
             emit(f"| {device.type} | {k} | {batch} | {t_vec:.2f} | {t_loop:.2f} | {t_loop / t_vec:.2f} |")

@@ -110,7 +110,7 @@ def run_summary(run_dir: Path, late: int = LATE_ITERS) -> Optional[dict]:
     its last ``late`` iterations of the host mask's acceptance rate and (LEAF) the positive-set
     size; None when the run folder has no ``metrics.jsonl``."""
     from leaf_plugin.history import read_history
-    from leaf_plugin.report import MASK_KEYS  # the host mask's acceptance rate as each algorithm logs it
+    from leaf_plugin.history import MASK_KEYS  # the host mask's acceptance rate as each algorithm logs it
 
     history = read_history(str(run_dir))
     if not history:
@@ -162,7 +162,7 @@ def cell_argv(opts, algorithm: str, seed: int) -> List[str]:
     argv = list(PROTOCOLS[opts.protocol]) + RECIPES[opts.protocol].get(algorithm, [])
     argv += ["--num_train_iter", str(opts.num_train_iter), "--num_eval_iter", str(opts.num_eval_iter),
              "--num_log_iter", str(opts.num_log_iter)]
-    if opts.pretrain_path and algorithm != "fullysupervised_scratch":
+    if opts.pretrain_path:
         argv += ["--pretrain_path", opts.pretrain_path]
     if algorithm == "fullysupervised":
         argv += ["--num_labels", "-1"]  # every training image labeled: the upper bound

@@ -55,7 +55,7 @@ def main(argv=None) -> int:
     opts = p.parse_args(argv)
 
     import leaf_plugin  # noqa: F401  (registers the nets)
-    from leaf_plugin.data.fer import small_eval_transform
+    from leaf_plugin.data.builders import small_eval_transform
     from leaf_plugin.data.splits import balanced_split
     from leaf_plugin.nets.pretrained import load_pretrained_backbone
     import semilearn.nets as nets

@@ -25,7 +25,7 @@ __version__ = "0.1.0"
 def train(argv=()) -> dict:
     """Run ``semilearn train ARGV`` in this process; returns the run's results
     (final EMA top-1, balanced accuracy, wall time, paths).  Raises UserError on bad input."""
-    from .cli.config import parse_train_args
+    from .arguments import parse_train_args
     from .cli.train import run_train
 
     return run_train(parse_train_args(list(map(str, argv))))

@@ -1,4 +1,6 @@
-"""Atomic checkpoint files and the random-number state that exact resume needs."""
+"""Checkpoint files: atomic writes, the one reader of ``.pth`` files, and the random-number
+state that exact resume needs.  Below every other layer but ``errors``: nets, runs and
+commands all read checkpoints through :func:`load_pth`."""
 from __future__ import annotations
 
 import os
@@ -7,6 +9,8 @@ import tempfile
 
 import numpy as np
 import torch
+
+from .errors import UserError
 
 
 def atomic_save(obj, path: str) -> None:
@@ -47,3 +51,33 @@ def set_rng_state(state: dict) -> None:
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def load_pth(path: str, what: str, expected: str) -> object:
+    """``torch.load`` of ``path`` on the CPU, or a UserError naming ``what`` it is (e.g.
+    "checkpoint 'x.pth'") and what was ``expected``, for a missing or unreadable file."""
+    if not path or not os.path.isfile(path):
+        raise UserError(f"{what} '{path}' does not exist; expected {expected}")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # a truncated or foreign file
+        raise UserError(f"{what} '{path}' is unreadable ({type(exc).__name__}); expected {expected}")
+
+
+def read_checkpoint(path: str) -> dict:
+    """A checkpoint ``semilearn train`` wrote, or a UserError naming what is wrong with it."""
+    expected = "a .pth file written by semilearn train"
+    checkpoint = load_pth(path, "checkpoint", expected)
+    if not isinstance(checkpoint, dict) or "model" not in checkpoint:
+        raise UserError(f"checkpoint '{path}' has no 'model' entry; expected {expected}")
+    return checkpoint
+
+
+def strip_module_prefix(state: dict) -> dict:
+    """Keys without the ``module.`` prefixes (Distributed)DataParallel adds, however nested."""
+    out = {}
+    for key, value in state.items():
+        while key.startswith("module."):
+            key = key[len("module."):]
+        out[key] = value
+    return out

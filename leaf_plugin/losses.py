@@ -64,7 +64,7 @@ def ambiguous_weight(q: Tensor, n: Tensor, lam: float = 50.0) -> Tensor:
     return torch.nan_to_num(num / den, nan=0.0).clamp(0.0, 1.0)
 
 
-def _positive_mask(q: Tensor, n: Tensor) -> Tensor:
+def positive_mask(q: Tensor, n: Tensor) -> Tensor:
     """``[B, C]`` mask of the top-``n`` classes of ``q`` per row."""
     order = q.detach().float().argsort(dim=1, descending=True)
     ranks = torch.empty_like(order).scatter_(
@@ -97,7 +97,7 @@ def ambiguous_loss(
         q = q.detach().float()
         n = positive_set_size(q, tau, max_pos)
         w = ambiguous_weight(q, n, lam)
-        pos = _positive_mask(q, n)
+        pos = positive_mask(q, n)
         has_neg = (~pos).any(dim=1)
         x = _masked_logsumexp(-s, pos) + _masked_logsumexp(s, ~pos)
         x = torch.where(has_neg, x, torch.zeros_like(x))

@@ -182,7 +182,7 @@ def pretrain(args, logger=None) -> dict:
     from tqdm.auto import tqdm
 
     from . import losses
-    from .checkpoint import atomic_save
+    from .checkpoint import atomic_save, load_pth
     from .data import get_dataset_spec
     from .nets.pretrained import HEAD_NAMES
     from .runtime import resolve_device
@@ -193,10 +193,10 @@ def pretrain(args, logger=None) -> dict:
 
     started = time.time()
     spec = get_dataset_spec(args.dataset)
-    hooks = [callable(getattr(spec, name, None)) for name in ("train_images", "eval_transform")]
-    splits = None if all(hooks) else build_splits(args)  # built once for both
+    splits = build_splits(args)  # built once, for the images and (without a hook) the transform
     images = training_images(args, splits)
-    transform = spec.eval_transform(args) if hooks[1] else splits["eval"].transform
+    has_hook = callable(getattr(spec, "eval_transform", None))
+    transform = spec.eval_transform(args) if has_hook else splits["eval"].transform
     cache = image_tensor(images, args.img_size, progress=bool(getattr(args, "progress", False)))
     n = cache.shape[0]
     log(f"{args.method} pretraining of {args.net} on the {n} training images of {args.dataset} "
@@ -222,7 +222,7 @@ def pretrain(args, logger=None) -> dict:
     step, history_loss = 0, []
     ckpt_path = os.path.join(run_dir, CHECKPOINT_FILE)
     if args.resume:
-        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        ckpt = load_pth(ckpt_path, "--resume: checkpoint", "the checkpoint of an earlier semilearn pretrain run")
         saved = ckpt.get("args", {})
         for key in RESUME_MUST_MATCH:
             if key in saved and saved[key] != getattr(args, key):

@@ -1,7 +1,6 @@
 """A progress bar with ETA and the current losses, as a semilearn hook."""
 from __future__ import annotations
 
-import logging
 import sys
 
 from semilearn.core.hooks import Hook
@@ -31,13 +30,3 @@ class ProgressBarHook(Hook):
         if self.bar is not None:
             self.bar.close()
             self.bar = None
-
-
-class TqdmHandler(logging.StreamHandler):
-    """Console log lines written through ``tqdm.write`` so they do not break the bar."""
-
-    def emit(self, record):
-        try:
-            tqdm.write(self.format(record), file=sys.stderr)
-        except Exception:  # pragma: no cover - logging must never raise
-            self.handleError(record)

@@ -16,7 +16,7 @@ Files written into the run folder:
   expert for each true class of the test set (omitted, with a note, for non-LEAF runs);
 - ``report.md``.
 
-Figures are drawn with matplotlib's Agg canvas (no pyplot, no display needed).
+The figures are drawn by :mod:`leaf_plugin.plots`.
 """
 from __future__ import annotations
 
@@ -29,50 +29,17 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
+from .errors import UserError
 from .history import read_history
+from .plots import history_series, plot_confusion, plot_curves, plot_experts
+from .runs import RESULTS_FILE, default_checkpoint, evaluate_with_progress, load_algorithm
+from .runtime import classification_metrics
 
-DPI = 100
 CONFUSION_FILE = "confusion_matrix.png"
 CURVES_FILE = "curves.png"
 EXPERTS_FILE = "experts.png"
 PER_CLASS_FILE = "per_class_accuracy.csv"
 REPORT_FILE = "report.md"
-
-# curves.png: (title, keys plotted together); loss terms are found in the history
-MASK_KEYS = ("train/leaf_mask_ratio", "train/util_ratio", "train/mask_ratio")
-POS_KEYS = ("train/leaf_pos_size",)
-ACC_KEYS = ("eval/top-1-acc", "eval/balanced_acc")
-
-
-# ---- evaluation -------------------------------------------------------------------------
-class ProgressLoader:
-    """A data loader seen through a tqdm bar (stderr); everything else delegated."""
-
-    def __init__(self, loader, desc: str = "evaluate", enabled: bool = True):
-        self.loader, self.desc, self.enabled = loader, desc, enabled
-
-    def __iter__(self):
-        from tqdm.auto import tqdm
-
-        return iter(tqdm(self.loader, desc=self.desc, total=len(self.loader), unit="batch", leave=False,
-                         file=sys.stderr, mininterval=1.0, disable=not self.enabled))
-
-    def __len__(self):
-        return len(self.loader)
-
-    def __getattr__(self, name):
-        return getattr(self.loader, name)
-
-
-def evaluate_with_progress(algorithm, dest: str = "eval", progress: bool = True) -> dict:
-    """``algorithm.evaluate(dest)`` with a progress bar over its loader."""
-    loaders = algorithm.loader_dict
-    original = loaders[dest]
-    loaders[dest] = ProgressLoader(original, f"evaluate ({dest})", progress)
-    try:
-        return algorithm.evaluate(dest)
-    finally:
-        loaders[dest] = original
 
 
 # ---- numbers ------------------------------------------------------------------------------
@@ -88,148 +55,10 @@ def per_class_table(y_true: np.ndarray, y_pred: np.ndarray, class_names: Sequenc
 
 
 def summary_metrics(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> Dict[str, float]:
-    from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
-
-    labels = np.arange(num_classes)
-    return {"top-1 accuracy": float(accuracy_score(y_true, y_pred)),
-            "balanced accuracy": float(balanced_accuracy_score(y_true, y_pred)),
-            "macro F1": float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0))}
-
-
-def history_series(rows: List[dict]) -> Dict[str, tuple]:
-    """``{key: (iterations, values)}``; for an iteration logged twice (a resume) the last row wins."""
-    by_it: Dict[int, dict] = {}
-    for row in rows:
-        if "it" in row:
-            by_it.setdefault(int(row["it"]), {}).update(row)
-    series: Dict[str, list] = {}
-    for it in sorted(by_it):
-        for key, value in by_it[it].items():
-            if key != "it" and isinstance(value, (int, float)) and math.isfinite(float(value)):
-                series.setdefault(key, []).append((it, float(value)))
-    return {k: (np.array([p[0] for p in v]), np.array([p[1] for p in v])) for k, v in series.items()}
-
-
-def loss_keys(series: Dict[str, tuple]) -> List[str]:
-    order = ["train/sup_loss", "train/unsup_loss", "train/leaf_amb_loss", "train/leaf_con_loss",
-             "train/leaf_balance_loss", "train/total_loss"]
-    found = [k for k in series if k.startswith("train/") and k.endswith("_loss")]
-    return [k for k in order if k in found] + sorted(k for k in found if k not in order)
-
-
-# ---- figures ------------------------------------------------------------------------------
-def _figure(width: float, height: float):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width, height), dpi=DPI)
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def _save(fig, path: str) -> None:
-    tmp = path + ".tmp.png"
-    fig.savefig(tmp, dpi=DPI)
-    os.replace(tmp, path)
-
-
-def plot_confusion(confusion: np.ndarray, class_names: Sequence[str], path: str, title: str = "") -> bool:
-    c = len(class_names)
-    side = min(14.0, max(4.5, 0.55 * c + 2.5))
-    fig = _figure(side + 1.0, side)
-    ax = fig.add_subplot(1, 1, 1)
-    im = ax.imshow(confusion, cmap="Blues", vmin=0.0, vmax=1.0)
-    ax.set_xticks(range(c))
-    ax.set_yticks(range(c))
-    ax.set_xticklabels(class_names, rotation=45, ha="right")
-    ax.set_yticklabels(class_names)
-    ax.set_xlabel("predicted class")
-    ax.set_ylabel("true class")
-    ax.set_title(title or "confusion matrix (each row normalised by its true class)", fontsize=10)
-    if c <= 20:
-        for i in range(c):
-            for j in range(c):
-                v = confusion[i, j]
-                ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=8 if c <= 10 else 6,
-                        color="white" if v > 0.5 else "black")
-    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
-    fig.tight_layout()
-    _save(fig, path)
-    return True
-
-
-def plot_curves(series: Dict[str, tuple], path: str) -> List[str]:
-    """One panel per loss term, then the mask ratio, the positive-set size and the test
-    accuracy.  Returns the panel titles drawn (empty: nothing to draw, no file)."""
-    panels = [(k.split("/")[-1], [k]) for k in loss_keys(series)]
-    mask = [k for k in MASK_KEYS if k in series][:1]
-    if mask:
-        panels.append(("mask ratio" + (f" ({mask[0].split('/')[-1]})"), mask))
-    pos = [k for k in POS_KEYS if k in series]
-    if pos:
-        panels.append(("mean positive-set size", pos))
-    acc = [k for k in ACC_KEYS if k in series]
-    if acc:
-        panels.append(("test accuracy", acc))
-    if not panels:
-        return []
-    from matplotlib.ticker import MaxNLocator
-
-    cols = min(3, len(panels))
-    rows = int(math.ceil(len(panels) / cols))
-    fig = _figure(3.6 * cols, 2.7 * rows)
-    for i, (title, keys) in enumerate(panels):
-        ax = fig.add_subplot(rows, cols, i + 1)
-        for key in keys:
-            x, y = series[key]
-            ax.plot(x, y, marker="o" if len(x) < 15 else None, markersize=3, linewidth=1.2,
-                    label=key.split("/")[-1])
-        ax.set_title(title, fontsize=10)
-        ax.set_xlabel("iteration", fontsize=8)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.tick_params(labelsize=7)
-        ax.grid(alpha=0.3)
-        if len(keys) > 1:
-            ax.legend(fontsize=7)
-    fig.tight_layout()
-    _save(fig, path)
-    return [t for t, _ in panels]
-
-
-def class_expert_means(gates: np.ndarray, y_true: np.ndarray, num_classes: int) -> np.ndarray:
-    """``[C, K]``: mean gate weight of each expert over the test images of each true class."""
-    out = np.full((num_classes, gates.shape[1]), np.nan)
-    for c in range(num_classes):
-        sel = y_true == c
-        if sel.any():
-            out[c] = gates[sel].mean(axis=0)
-    return out
-
-
-def plot_experts(gates: Dict[str, np.ndarray], y_true: np.ndarray, class_names: Sequence[str], path: str) -> List[str]:
-    levels = [lv for lv in ("semantic", "instance") if gates.get(lv) is not None and len(gates[lv])]
-    levels += [lv for lv in sorted(gates) if lv not in levels and gates[lv] is not None and len(gates[lv])]
-    if not levels:
-        return []
-    c = len(class_names)
-    height = min(12.0, max(3.2, 0.4 * c + 1.8))
-    k_max = max(gates[lv].shape[1] for lv in levels)
-    width = min(8.0, max(4.0, 0.5 * k_max + 2.5))
-    fig = _figure(width * len(levels), height)
-    for i, level in enumerate(levels):
-        means = class_expert_means(np.asarray(gates[level], dtype=np.float64), y_true, c)
-        ax = fig.add_subplot(1, len(levels), i + 1)
-        im = ax.imshow(means, cmap="viridis", aspect="auto", vmin=0.0)
-        ax.set_xticks(range(means.shape[1]))
-        ax.set_yticks(range(c))
-        ax.set_yticklabels(class_names, fontsize=8)
-        ax.set_xlabel("expert")
-        ax.set_ylabel("true class")
-        ax.set_title(f"{level} level: mean gate weight", fontsize=10)
-        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
-    fig.tight_layout()
-    _save(fig, path)
-    return levels
+    """The report's headline numbers, computed as training's evaluation computes them."""
+    metrics = classification_metrics(y_true, y_pred, num_classes)
+    return {"top-1 accuracy": metrics["top-1-acc"], "balanced accuracy": metrics["balanced_acc"],
+            "macro F1": metrics["F1"]}
 
 
 # ---- the report -----------------------------------------------------------------------------
@@ -295,7 +124,7 @@ def write_report(algorithm, run_dir: str, progress: bool = False, checkpoint: Op
             os.remove(os.path.join(run_dir, stale))  # from an earlier report of another run
 
     metrics = summary_metrics(y_true, y_pred, num_classes)
-    results = _read_json(os.path.join(run_dir, "results.json"))
+    results = _read_json(os.path.join(run_dir, RESULTS_FILE))
     is_leaf = bool(gates) or str(getattr(args, "algorithm", "")).startswith("leaf")
     lines = [f"# {getattr(args, 'algorithm', '?')} on {getattr(args, 'dataset', '?')}", ""]
     lines += ["| | |", "|---|---|",
@@ -341,24 +170,11 @@ def write_report(algorithm, run_dir: str, progress: bool = False, checkpoint: Op
     return path
 
 
-def default_checkpoint(run_dir: str) -> str:
-    for name in ("latest_model.pth", "model_best.pth"):
-        path = os.path.join(run_dir, name)
-        if os.path.isfile(path):
-            return path
-    from .errors import UserError
-    raise UserError(f"run folder '{run_dir}' has no latest_model.pth or model_best.pth; expected the folder of a "
-                    f"semilearn train run (or pass --load_path)")
-
-
 def write_report_for_run(run_dir: str, load_path: Optional[str] = None, overrides: Sequence[str] = (),
                          progress: bool = True):
     """``semilearn report RUN_DIR``: rebuild the run's algorithm from its checkpoint
     (``latest_model.pth`` unless ``load_path``), evaluate the EMA weights on the test
     split (with a progress bar) and write the report.  Returns (report path, metrics)."""
-    from .cli.evaluate import load_algorithm
-    from .errors import UserError
-
     if not os.path.isdir(run_dir):
         raise UserError(f"run folder '{run_dir}' does not exist; expected the folder of a semilearn train run")
     load_path = load_path or default_checkpoint(run_dir)

@@ -7,6 +7,7 @@ import os
 # idle OpenMP threads sleep instead of spinning, set before torch is imported: when a test's
 # subprocess and pytest both hold threads, spinning made identical runs 3x slower on 2 cores
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -36,6 +37,54 @@ def run_cli_subprocess(argv, timeout=600, **kwargs):
     code = "import sys; from leaf_plugin.cli.main import main; sys.exit(main(sys.argv[1:]))"
     return subprocess.run([sys.executable, "-c", code, *map(str, argv)], capture_output=True, text=True,
                           timeout=timeout, cwd=REPO, **kwargs)
+
+
+def free_port() -> int:
+    """A TCP port free on the loopback interface (for a gloo rendezvous)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def stop_and_resume(tmp_path, capsys, flags, resume_flags=()):
+    """A 12-iteration run (evaluated and checkpointed every 4) trained whole, and the same run
+    stopped at iteration 8 then resumed (with ``resume_flags`` added) to 12: the two final
+    checkpoints, each as ``(model state, EMA model state, results)``."""
+    import logging
+    import random
+
+    import numpy as np
+    import torch
+
+    from leaf_plugin.build import algorithm_from_argv
+
+    common = [*TINY, "--num_train_iter", "12", "--num_eval_iter", "4", *map(str, flags),
+              "--save_dir", str(tmp_path)]
+    rc, _, err = run_cli(["train", *common, "--save_name", "whole"], capsys)
+    assert rc == 0, err
+    torch.manual_seed(0), np.random.seed(0), random.seed(0)  # as semilearn train seeds a run (seed 0)
+    part = algorithm_from_argv([*common, "--save_name", "part"], logging.getLogger("t"))
+    part.num_train_iter = 8  # stops there; the learning-rate schedule is still the 12-iteration one
+    part.train()
+    assert torch.load(tmp_path / "part" / "latest_model.pth", weights_only=False)["it"] == 8
+    rc, _, err = run_cli(["train", *common, "--save_name", "part", "--resume", *map(str, resume_flags)], capsys)
+    assert rc == 0, err
+
+    def final(name):
+        ckpt = torch.load(tmp_path / name / "latest_model.pth", map_location="cpu", weights_only=False)
+        return ckpt["model"], ckpt["ema_model"], json.loads((tmp_path / name / "results.json").read_text())
+
+    return final("whole"), final("part")
+
+
+def assert_same_weights(whole, resumed, atol=1e-6):
+    import torch
+
+    for reference, other in zip(whole[:2], resumed[:2]):
+        assert reference.keys() == other.keys()
+        for key in reference:
+            torch.testing.assert_close(other[key], reference[key], rtol=0, atol=atol, msg=key)
+    assert resumed[2]["top1"] == pytest.approx(whole[2]["top1"], abs=1e-12)
 
 
 def read_jsonl(path):

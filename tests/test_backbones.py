@@ -42,7 +42,7 @@ def test_resnet18_is_a_registered_semilearn_net():
 def test_timm_net_contract_and_local_weights(tmp_path):
     import timm
 
-    from leaf_plugin.cli.config import parse_train_args
+    from leaf_plugin.arguments import parse_train_args
     from leaf_plugin.nets.builders import net_builder_for
     from leaf_plugin.nets.timm_backbone import TimmNet
 
@@ -76,7 +76,7 @@ def torchvision_checkpoints(tmp_path_factory):
 
 @pytest.mark.parametrize("fmt", ["plain", "msceleb"])
 def test_torchvision_resnet18_weights_load_and_head_is_reinitialised(torchvision_checkpoints, fmt):
-    from leaf_plugin.cli.config import parse_train_args
+    from leaf_plugin.arguments import parse_train_args
     from leaf_plugin.nets.builders import net_builder_for
 
     folder, state = torchvision_checkpoints

@@ -50,7 +50,7 @@ def test_fixmatch_trains_evaluates_and_resumes_on_cpu(tmp_path, capsys):
 
 
 def test_embedded_default_is_digits_with_leaf_fixmatch(tmp_path, capsys):
-    from leaf_plugin.cli.config import parse_train_args
+    from leaf_plugin.arguments import parse_train_args
 
     args = parse_train_args([])
     assert (args.dataset, args.algorithm, args.net, args.num_classes, args.num_labels) == \
@@ -67,7 +67,7 @@ def test_embedded_default_is_digits_with_leaf_fixmatch(tmp_path, capsys):
 
 
 def test_override_order_cli_over_config_over_defaults(tmp_path):
-    from leaf_plugin.cli.config import parse_train_args
+    from leaf_plugin.arguments import parse_train_args
 
     cfg = tmp_path / "c.yaml"
     cfg.write_text("algorithm: fixmatch\nbatch_size: 8\nuratio: 5\np_cutoff: 0.9\nnum_train_iter: 30\n")
@@ -153,3 +153,41 @@ def test_ema_start_warning_names_the_share_and_a_momentum_that_fits():
     assert ema_start_warning(0.99, 1200) is None      # 0.99 ** 1200 = 5.8e-6
     assert ema_start_warning(0.999, 32000) is None    # the paper-scale configs
     assert ema_start_warning(0.0, 10) is None and ema_start_warning(0.999, 0) is None
+
+
+@pytest.mark.parametrize("written,expected", [("1", True), ("0", False), ("true", True), ("no", False)])
+def test_boolean_config_values_accept_0_and_1_as_usb_yaml_files_write_them(tmp_path, written, expected):
+    from leaf_plugin.arguments import parse_train_args
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"algorithm: fixmatch\nuse_cat: {written}\n")
+    assert parse_train_args(["--c", str(cfg)]).use_cat is expected
+
+
+@pytest.mark.parametrize("written", ["2", "[1]", "maybe", "0.5"])
+def test_other_boolean_config_values_are_one_line_exit_2_naming_the_key(tmp_path, capsys, written):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"algorithm: fixmatch\nuse_cat: {written}\n")
+    rc, out, err = run_cli(["train", *TINY, "--c", cfg, "--save_dir", tmp_path / "runs"], capsys)
+    assert rc == 2
+    assert "key 'use_cat'" in err and "expected true or false (or 0 / 1)" in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_console_line_holds_the_loss_terms_mask_and_lr_not_each_expert():
+    from types import SimpleNamespace
+
+    from leaf_plugin.runtime.hooks import console_line
+
+    log = {"train/sup_loss": 1.23456, "train/unsup_loss": 0.5, "train/leaf_amb_loss": 0.25,
+           "train/leaf_con_loss": 0.125, "train/leaf_balance_loss": 0.01, "train/total_loss": 2.0,
+           "train/leaf_mask_ratio": 0.4375, "train/mask_ratio": 0.9, "lr": 0.0299,
+           "train/leaf_semantic_expert0": 0.5, "train/run_time": 0.2,
+           "eval/top-1-acc": 0.4567, "eval/balanced_acc": 0.4}
+    alg = SimpleNamespace(log_dict=log, it=49, num_train_iter=600, best_eval_acc=0.5, best_it=19)
+    assert console_line(alg, evaluated=False) == (
+        "it 50/600 | sup_loss 1.2346 unsup_loss 0.5000 leaf_amb_loss 0.2500 leaf_con_loss 0.1250 "
+        "leaf_balance_loss 0.0100 | mask 0.438 | lr 0.0299")
+    assert console_line(alg, evaluated=True).endswith(
+        "| eval top-1 45.67 %, balanced 40.00 % (best 50.00 % at it 20)")

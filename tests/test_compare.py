@@ -93,7 +93,7 @@ def test_run_summary_and_curves_table_by_hand(tmp_path):
 
 def test_fer2013_grid_cells_are_the_cpu_configs():
     """Each FER2013 grid cell trains with exactly the settings of usb_configs/<alg>_fer2013_175_0.yaml."""
-    from leaf_plugin.cli.config import parse_train_args
+    from leaf_plugin.arguments import parse_train_args
 
     compare = load_compare()
     opts = compare.build_parser().parse_args(["--name", "x"])

@@ -33,7 +33,8 @@ def test_config_parses_and_names_registered_things(path):
     from semilearn.core.utils import ALGORITHMS as REGISTERED
 
     import leaf_plugin  # noqa: F401  (registers algorithms, nets, datasets)
-    from leaf_plugin.cli.config import base_parser, parse_train_args, algorithm_arguments
+    from leaf_plugin.flags import base_parser
+    from leaf_plugin.arguments import parse_train_args, algorithm_arguments
     from leaf_plugin.data import DATASETS
 
     raw = yaml.safe_load(path.read_text())

@@ -7,23 +7,20 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from conftest import TINY
+from conftest import TINY, free_port
 
 
 def _worker(local_rank, args, out_dir):
-    from leaf_plugin.cli.train import main_worker
+    from leaf_plugin.cli.train import train_process
 
-    def dump(algorithm):
-        state = {k: v.detach().cpu() for k, v in algorithm.model.module.named_parameters()}
-        torch.save(state, os.path.join(out_dir, f"rank{local_rank}.pt"))
-
-    main_worker(local_rank, 2, args, on_done=dump)
+    algorithm, _ = train_process(local_rank, 2, args)
+    state = {k: v.detach().cpu() for k, v in algorithm.model.module.named_parameters()}
+    torch.save(state, os.path.join(out_dir, f"rank{local_rank}.pt"))
 
 
 @pytest.mark.slow
 def test_leaf_fixmatch_with_two_gloo_processes(tmp_path):
-    from leaf_plugin.cli.config import parse_train_args
-    from leaf_plugin.cli.train import free_port
+    from leaf_plugin.arguments import parse_train_args
 
     save_dir, out_dir = tmp_path / "runs", tmp_path / "weights"
     out_dir.mkdir()
@@ -51,7 +48,6 @@ def test_leaf_fixmatch_with_two_gloo_processes(tmp_path):
 def test_command_line_spawns_gloo_workers(tmp_path, capsys):
     """--multiprocessing-distributed on the CPU through ``semilearn train`` itself."""
     from conftest import run_cli
-    from leaf_plugin.cli.train import free_port
 
     rc, out, err = run_cli(["train", *TINY, "--algorithm", "fixmatch", "--num_train_iter", "2", "--num_eval_iter",
                             "2", "--save_dir", tmp_path, "--multiprocessing-distributed", "--procs_per_node", "2",

@@ -174,7 +174,7 @@ def make_tree(root, faces, classes, mapping, n_train=10, n_test=4, mode="L", ext
 # ---- helpers ----------------------------------------------------------------------------
 def build(argv, alg="fixmatch"):
     """(args, dataset_dict) through the real parser and the registered builder."""
-    from leaf_plugin.cli.config import parse_train_args
+    from leaf_plugin.arguments import parse_train_args
     from leaf_plugin.data import get_dataset_spec
 
     args = parse_train_args(list(map(str, argv)) + ["--device", "cpu"])
@@ -233,7 +233,7 @@ def test_registered_datasets_and_defaults():
 
 
 def test_ferplus_majority_rule():
-    from leaf_plugin.data.fer import ferplus_label
+    from leaf_plugin.data.ferplus import ferplus_label
 
     for votes, label in SPECIAL_VOTES:
         assert ferplus_label(votes) == label, votes
@@ -370,7 +370,7 @@ def test_fer2013_trains(capsys, tmp_path, faces, layout, algorithm):
 
 def test_imagefolder_classes_from_tree(tmp_path, faces):
     from leaf_plugin.data import get_dataset_spec
-    from leaf_plugin.data.fer import num_classes_from
+    from leaf_plugin.data.imagefolder import num_classes_from
     from argparse import Namespace
 
     root = make_tree(tmp_path / "if", faces, ("b_happy", "a_sad", "c_neutral"), (3, 4, 6), mode="RGB")
@@ -378,7 +378,7 @@ def test_imagefolder_classes_from_tree(tmp_path, faces):
     (root / "train" / "a_sad" / "notes.txt").write_text("not an image")
     assert num_classes_from(Namespace(dataset="imagefolder", data_dir=str(root), num_classes=None)) == 3
     assert num_classes_from(Namespace(dataset="rafdb", data_dir="nowhere", num_classes=None)) == 7
-    from leaf_plugin.cli.config import parse_train_args
+    from leaf_plugin.arguments import parse_train_args
     args = parse_train_args(["--dataset", "rafdb", "--data_dir", str(root), "--num_labels", "7"])
     args.dataset, args.num_classes, args.num_labels = "imagefolder", None, 6
     dd = get_dataset_spec("imagefolder").build(args, "fixmatch")
@@ -393,7 +393,7 @@ def test_imagefolder_classes_from_tree(tmp_path, faces):
 
 def test_imagefolder_trains(capsys, tmp_path, faces):
     root = make_tree(tmp_path / "if", faces, ("b_happy", "a_sad", "c_neutral"), (3, 4, 6), mode="RGB")
-    from leaf_plugin.cli.config import parse_train_args
+    from leaf_plugin.arguments import parse_train_args
 
     args = parse_train_args(["--dataset", "imagefolder", "--data_dir", str(root), "--num_labels", "6"])
     assert args.num_classes == 3

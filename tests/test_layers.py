@@ -6,8 +6,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from leaf_plugin.errors import UserError
-from leaf_plugin.layers import ExpertGating, LeafConfig, LeafNet, build_leaf_net
+from helpers.leaf_reference import build_leaf_net, loop_reference, reference_balance, reference_gates
+from leaf_plugin.layers import ExpertGating, LeafConfig, LeafNet
 from leaf_plugin.layers.gating import cv_squared
 
 
@@ -20,11 +20,34 @@ def test_vectorised_equals_loop(num_experts, top_k, training):
     v = torch.randn(9, 12)
     noise = torch.randn(9, num_experts)
     out, gates, bal = m(v, noise=noise)
-    ref_out, ref_gates, ref_bal = m.loop_reference(v, noise=noise)
+    with torch.no_grad():  # the reference is written out independently of the module's _gate/_balance
+        ref_out, ref_gates, ref_bal = loop_reference(m, v, noise=noise)
     assert out.shape == (9, 12) and gates.shape == (9, num_experts) and bal.shape == ()
     assert torch.allclose(out, ref_out, atol=1e-6)
-    assert torch.equal(gates, ref_gates)
+    assert torch.equal(gates > 0, ref_gates > 0)  # same experts routed
+    assert torch.allclose(gates, ref_gates, atol=1e-6)
     assert torch.allclose(bal, ref_bal, atol=1e-6)
+    if training and top_k < num_experts:  # the smooth load, not the counts, enters the balance term
+        _, load = reference_gates(m, v, noise=noise)
+        counts = (ref_gates > 0).sum(0).float()
+        assert not torch.allclose(load, counts)
+        assert torch.allclose(bal, reference_balance(m, ref_gates, load), atol=1e-6)
+
+
+def test_reference_is_independent_of_the_module_helpers(monkeypatch):
+    """A broken ``_gate`` / ``_balance`` is caught by the comparison with the reference."""
+    torch.manual_seed(0)
+    m = ExpertGating(12, num_experts=4, top_k=2).train()
+    v, noise = torch.randn(9, 12), torch.randn(9, 4)
+    good = m._balance
+    monkeypatch.setattr(m, "_balance", lambda gates, load: 2 * good(gates, load))
+    with torch.no_grad():
+        ref = loop_reference(m, v, noise=noise)
+    assert not torch.allclose(m(v, noise=noise)[2], ref[2])
+    monkeypatch.undo()
+    good_gate = m._gate
+    monkeypatch.setattr(m, "_gate", lambda v, noise: (good_gate(v, noise)[0].roll(1, 1),) + good_gate(v, noise)[1:])
+    assert not torch.allclose(m(v, noise=noise)[1], ref[1])
 
 
 def test_zero_init_starts_as_identity_then_learns():
@@ -66,7 +89,10 @@ def test_vectorised_equals_loop_faithful():
     v = torch.randn(7, 10)
     noise = torch.randn(7, 4)
     out, _, _ = m(v, noise=noise)
-    assert torch.allclose(out, m.loop_reference(v, noise=noise)[0], atol=1e-6)
+    with torch.no_grad():
+        ref_out, ref_gates, ref_bal = loop_reference(m, v, noise=noise)
+    assert torch.allclose(out, ref_out, atol=1e-6)
+    assert torch.equal(ref_gates.sum(1), torch.ones(7)) and ref_bal.item() == 0.0
 
 
 def test_gates_are_softmax_over_top_k_of_clean_logits_in_eval():
@@ -243,22 +269,23 @@ def test_balance_sync_only_when_training_distributed(monkeypatch):
 
 # ------------------------------------------------------------------------ LeafConfig
 @pytest.mark.parametrize(
-    "kwargs, fragment",
+    "kwargs, fragment, error",
     [
-        ({"top_k": 0}, "top_k"),
-        ({"num_experts": 4, "top_k": 5}, "top_k"),
-        ({"num_experts": 0, "top_k": 1}, "num_experts"),
-        ({"instance_on": "head"}, "instance_on"),
-        ({"feature_scale": 0.0}, "feature_scale"),
-        ({"feature_scale": float("nan")}, "feature_scale"),
-        ({"balance_coef": -1.0}, "balance_coef"),
-        ({"top_k": 2.0}, "top_k"),
-        ({"semantic": "yes"}, "semantic"),
-        ({"expert_init": "normal"}, "expert_init"),
+        ({"top_k": 0}, "top_k", ValueError),
+        ({"num_experts": 4, "top_k": 5}, "top_k", ValueError),
+        ({"num_experts": 0, "top_k": 1}, "num_experts", ValueError),
+        ({"instance_on": "head"}, "instance_on", ValueError),
+        ({"feature_scale": 0.0}, "feature_scale", ValueError),
+        ({"feature_scale": float("nan")}, "feature_scale", ValueError),
+        ({"balance_coef": -1.0}, "balance_coef", ValueError),
+        ({"top_k": 2.0}, "top_k", TypeError),
+        ({"semantic": "yes"}, "semantic", TypeError),
+        ({"expert_init": "normal"}, "expert_init", ValueError),
+        ({"feature_scale": "16"}, "feature_scale", TypeError),
     ],
 )
-def test_config_errors(kwargs, fragment):
-    with pytest.raises(UserError, match=fragment) as info:
+def test_config_errors(kwargs, fragment, error):
+    with pytest.raises(error, match=fragment) as info:
         LeafConfig(**kwargs)
     assert "\n" not in str(info.value)
 
@@ -407,7 +434,7 @@ def test_feature_dim_fallbacks():
 
     net = LeafNet(FcNet(), 3, LeafConfig(num_experts=2, top_k=1))
     assert net.num_features == 7
-    with pytest.raises(UserError, match="feature size"):
+    with pytest.raises(TypeError, match="feature size"):
         LeafNet(Headless(), 3, LeafConfig())
 
 
@@ -416,3 +443,25 @@ def test_noiseless_gate_has_no_noise_weights_and_is_deterministic():
     assert m.w_noise is None and "w_noise" not in dict(m.named_parameters())
     v = torch.randn(5, 6)
     assert torch.equal(m(v)[1], m(v)[1])
+
+
+def test_algorithm_layer_turns_config_errors_into_one_line_user_errors():
+    """The layers raise ValueError / TypeError; wrap.py reports them as UserError naming the flag."""
+    import argparse
+
+    from leaf_plugin.algorithms.leaf_args import LEAF_ARGUMENTS, LeafWrapError, leaf_config, leaf_net
+    from leaf_plugin.errors import UserError
+
+    args = argparse.Namespace(**{a.name.lstrip("-"): a.default for a in LEAF_ARGUMENTS})
+    args.leaf_top_k = 9
+    with pytest.raises(UserError, match=r"^--leaf_top_k must be in 1\.\.num_experts \(8\), got 9$"):
+        leaf_config(args)
+    args.leaf_top_k, args.leaf_feature_scale = 2, "big"
+    with pytest.raises(UserError, match="^--leaf_feature_scale must be a finite number"):
+        leaf_config(args)
+
+    class Headless(nn.Module):
+        pass
+
+    with pytest.raises(LeafWrapError, match="^--net: leaf: cannot tell the feature size of Headless"):
+        leaf_net(Headless(), 3, LeafConfig())

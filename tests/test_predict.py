@@ -93,7 +93,7 @@ def test_predictions_match_the_evaluation_transform(run):
     import torch
     from PIL import Image
 
-    from leaf_plugin.cli.predict import load_predictor
+    from leaf_plugin.runs import load_predictor
     from leaf_plugin.data.digits import load_digits_32
 
     predictor = load_predictor(str(run / "model_best.pth"), "cpu")

@@ -148,14 +148,10 @@ def test_debiased_ema_is_the_normalised_average_of_trained_weights():
 
 
 def test_ema_debias_flag_replaces_the_ema_hook(tmp_path):
-    import leaf_plugin
-    from leaf_plugin.cli.config import parse_train_args
-    from leaf_plugin.nets.builders import net_builder_for
+    from leaf_plugin.build import algorithm_from_argv
     from leaf_plugin.runtime import DebiasedEMAHook
 
     for debias in (True, False):
-        args = parse_train_args(["--algorithm", "fixmatch", *TINY, "--save_dir", str(tmp_path),
-                                 "--ema_debias", str(debias).lower()])
-        args.distributed = False
-        alg = leaf_plugin.algorithm_class("fixmatch")(args, net_builder_for(args), None, logging.getLogger("t"))
+        alg = algorithm_from_argv(["--algorithm", "fixmatch", *TINY, "--save_dir", str(tmp_path),
+                                   "--ema_debias", str(debias).lower()], logging.getLogger("t"))
         assert isinstance(alg.hooks_dict["EMAHook"], DebiasedEMAHook) == debias

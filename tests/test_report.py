@@ -81,7 +81,7 @@ def test_host_run_report_has_no_experts_and_predict_works(tmp_path, capsys):
 
 
 def test_history_keeps_the_last_row_of_a_repeated_iteration():
-    from leaf_plugin.report import history_series
+    from leaf_plugin.plots import history_series
 
     rows = [{"it": 1, "train/sup_loss": 3.0}, {"it": 2, "train/sup_loss": 2.0},
             {"it": 2, "train/sup_loss": 1.5, "eval/top-1-acc": 0.4}, {"it": 3, "train/sup_loss": float("nan")}]
@@ -92,7 +92,7 @@ def test_history_keeps_the_last_row_of_a_repeated_iteration():
 
 
 def test_class_expert_means():
-    from leaf_plugin.report import class_expert_means
+    from leaf_plugin.plots import class_expert_means
 
     gates = np.array([[1.0, 0.0], [0.0, 1.0], [0.5, 0.5]])
     means = class_expert_means(gates, np.array([0, 0, 1]), 3)

@@ -7,7 +7,9 @@ from semilearn.core.utils import ALGORITHMS
 from ..errors import UserError
 from ..runtime import with_runtime
 from .adacm import AdaCM
-from .wrap import LEAF_ARGUMENTS, LeafAlgorithm, LeafWrapError, wrap
+from .networks import is_leaf_algorithm, network_for
+from .leaf_args import LEAF_ARGUMENTS, LeafWrapError
+from .wrap import LeafAlgorithm, wrap
 
 LEAF_ALGORITHMS = {
     "leaf_fixmatch": wrap(FixMatch, "LeafFixMatch"),
@@ -21,8 +23,8 @@ LEAF_ALGORITHMS = {
 def register_algorithms() -> None:
     """Put the LEAF algorithms into ``semilearn.core.utils.ALGORITHMS`` (idempotent)."""
     for name, cls in LEAF_ALGORITHMS.items():
-        if name not in ALGORITHMS or ALGORITHMS[name] is not cls:
-            ALGORITHMS._dict[name] = cls
+        if name not in ALGORITHMS:
+            ALGORITHMS.register(name)(cls)
 
 
 def algorithm_class(name: str) -> type:
@@ -34,5 +36,5 @@ def algorithm_class(name: str) -> type:
 
 register_algorithms()
 
-__all__ = ["wrap", "LeafAlgorithm", "LeafWrapError", "LEAF_ARGUMENTS", "LEAF_ALGORITHMS", "AdaCM",
+__all__ = ["is_leaf_algorithm", "network_for", "wrap", "LeafAlgorithm", "LeafWrapError", "LEAF_ARGUMENTS", "LEAF_ALGORITHMS", "AdaCM",
            "algorithm_class", "register_algorithms"]

@@ -14,8 +14,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
+import numpy as np
 import torch
 import torch.nn as nn
+from PIL import Image
+from semilearn.datasets.cv_datasets.datasetbase import BasicDataset
+
+from .leaf_args import LeafWrapError
 
 
 @dataclass
@@ -37,19 +42,44 @@ class ViewRecord:
     gates: Dict[str, List[torch.Tensor]] = field(default_factory=dict)
 
 
+def _fingerprints(tensors: List[torch.Tensor], size: int = 256) -> List[torch.Tensor]:
+    """Per row, ``size`` evenly spaced elements of each tensor, all brought to the CPU in one
+    transfer (one host-device sync, not one per comparison)."""
+    width = tensors[0][0].numel()
+    idx = torch.linspace(0, width - 1, min(size, width), device=tensors[0].device).long()
+    rows = [t.reshape(t.shape[0], -1).index_select(1, idx) for t in tensors]
+    flat = torch.cat(rows).cpu()
+    return list(flat.split([t.shape[0] for t in tensors]))
+
+
 def _segments(x: torch.Tensor, parts: Dict[str, torch.Tensor]) -> Optional[List[tuple]]:
-    """``x`` as consecutive known parts [(name, start, stop)], or None."""
+    """``x`` as consecutive known parts [(name, start, stop)], or None.
+
+    A piece of ``x`` is a part when it is the same memory, or when their rows agree on a
+    fingerprint of evenly spaced elements (host-side, after one transfer): the host's ``torch.cat``
+    of its inputs copies them, and comparing whole batches every step (``torch.equal``, a sync on
+    CUDA per comparison) cost more than the check is worth."""
+    same = {name: part for name, part in parts.items() if part.shape[1:] == x.shape[1:] and part.shape[0] > 0}
+    if not same or x.shape[0] == 0:
+        return None
+    prints = None
     out, start = [], 0
     while start < x.shape[0]:
-        for name, part in parts.items():
+        for name, part in same.items():
             stop = start + part.shape[0]
-            if part.shape[1:] != x.shape[1:] or stop > x.shape[0]:
+            if stop > x.shape[0]:
                 continue
             piece = x[start:stop]
-            if piece.data_ptr() == part.data_ptr() or torch.equal(piece, part):
-                out.append((name, start, stop))
-                start = stop
-                break
+            if piece.data_ptr() != part.data_ptr() or piece.stride() != part.stride():
+                if prints is None:
+                    names = list(same)
+                    fp = _fingerprints([x] + [same[n] for n in names])
+                    prints = (fp[0], dict(zip(names, fp[1:])))
+                if not torch.equal(prints[0][start:stop], prints[1][name]):
+                    continue
+            out.append((name, start, stop))
+            start = stop
+            break
         else:
             return None
     return out
@@ -134,3 +164,34 @@ class ViewRouter:
             pieces.append(piece)
         return {"logits": torch.cat(pieces) if len(pieces) > 1 else pieces[0], "feat": out["feat"][:n],
                 "leaf_z": out["leaf_z"][:n]}
+
+
+def add_second_weak_view(dataset) -> None:
+    """Make ``dataset`` (any semilearn ``BasicDataset``, in place, not copied) also
+    return ``x_ulb_w_2``: its own weak transform applied once more to the same image."""
+    if not isinstance(dataset, BasicDataset):
+        raise LeafWrapError(f"LEAF needs an image dataset (a semilearn BasicDataset) for its second weak view; "
+                            f"got {type(dataset).__name__}")
+    if getattr(dataset, "_leaf_two_weak_views", False):
+        return
+    base = type(dataset)
+
+    class TwoWeakViews(base):
+        _leaf_two_weak_views = True
+
+        def __sample__(self, idx):
+            img, target = super().__sample__(idx)
+            self._leaf_last_image = img
+            return img, target
+
+        def __getitem__(self, idx):
+            item = super().__getitem__(idx)
+            if isinstance(item, dict) and "x_ulb_w" in item:
+                img = self._leaf_last_image
+                if isinstance(img, np.ndarray):
+                    img = Image.fromarray(img)
+                item["x_ulb_w_2"] = self.transform(img)
+            return item
+
+    TwoWeakViews.__name__ = TwoWeakViews.__qualname__ = base.__name__ + "WithTwoWeakViews"
+    dataset.__class__ = TwoWeakViews

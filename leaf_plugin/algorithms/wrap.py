@@ -13,88 +13,17 @@ from dataclasses import asdict
 from inspect import signature
 from typing import Optional
 
-import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
-from semilearn.algorithms.utils import SSL_Argument, str2bool
+from semilearn.algorithms.utils import SSL_Argument
 from semilearn.core.algorithmbase import AlgorithmBase
-from semilearn.datasets.cv_datasets.datasetbase import BasicDataset
 
 from ..errors import UserError
-from ..layers import LeafConfig, LeafNet
-from ..losses import ambiguous_loss, faithful_ambiguous_loss, nt_xent
+from ..history import is_eval_iteration
+from ..losses import ambiguous_loss, faithful_ambiguous_loss, nt_xent, positive_mask
 from ..runtime import DeviceRuntime
-from .views import UnlabeledViews, ViewRouter, mean_probs
-
-
-class LeafWrapError(UserError):
-    """A host that LEAF cannot be wrapped around."""
-
-
-LEAF_ARGUMENTS = [
-    SSL_Argument("--leaf_lambda_amb", float, 1.0, "weight of the ambiguous pseudo-label loss (category level)"),
-    SSL_Argument("--leaf_lambda_c", float, 0.1, "weight of the two-view consistency (NT-Xent) term"),
-    SSL_Argument("--leaf_lambda_b", float, 1.0, "weight of the gates' balance term (its size is --leaf_balance_coef)"),
-    SSL_Argument("--leaf_amb_on", str, "rejected", "where the ambiguous loss applies: rejected | all"),
-    SSL_Argument("--leaf_semantic", str2bool, True, "semantic level (expert gating after pooling)"),
-    SSL_Argument("--leaf_instance", str2bool, True, "instance level (expert gating after normalisation)"),
-    SSL_Argument("--leaf_category", str2bool, True, "category level (ambiguous pseudo-labels)"),
-    SSL_Argument("--leaf_instance_on", str, "feat", "instance level on the feature (feat) or the logits (logits)"),
-    SSL_Argument("--leaf_num_experts", int, 8, "experts per level"),
-    SSL_Argument("--leaf_top_k", int, 2, "experts each sample is routed to"),
-    SSL_Argument("--leaf_noisy_gating", str2bool, True, "noisy top-k gating (noise in training only)"),
-    SSL_Argument("--leaf_balance_coef", float, 0.01, "coefficient of cv^2(importance) + cv^2(load)"),
-    SSL_Argument("--leaf_feature_scale", float, 16.0, "scale of the normalised feature before the classifier"),
-    SSL_Argument("--leaf_expert_init", str, "uniform",
-                 "experts' second layers: uniform (nn.Linear init) | zero (each level starts as the identity)"),
-    SSL_Argument("--leaf_faithful", str2bool, False, "the released code's modules and loss (reproduction only)"),
-    SSL_Argument("--leaf_tau", float, 0.9, "cumulative probability that closes the positive set"),
-    SSL_Argument("--leaf_max_pos", int, 3, "largest positive set"),
-    SSL_Argument("--leaf_weight_lambda", float, 50.0, "lambda of the concave per-sample weight"),
-    SSL_Argument("--leaf_temperature", float, 0.07, "NT-Xent temperature of the two-view term"),
-    SSL_Argument("--leaf_view2_grad", str2bool, True, "train through the second weak view (false: no-grad forward)"),
-]
-
-
-def leaf_config(args) -> LeafConfig:
-    """The network hook's config from ``--leaf_*`` flags."""
-    return LeafConfig(num_experts=args.leaf_num_experts, top_k=args.leaf_top_k,
-                      noisy_gating=args.leaf_noisy_gating, balance_coef=args.leaf_balance_coef,
-                      semantic=args.leaf_semantic, instance=args.leaf_instance,
-                      instance_on=args.leaf_instance_on, feature_scale=args.leaf_feature_scale,
-                      expert_init=args.leaf_expert_init, faithful=args.leaf_faithful)
-
-
-def add_second_weak_view(dataset) -> None:
-    """Make ``dataset`` (any semilearn ``BasicDataset``, in place, not copied) also
-    return ``x_ulb_w_2``: its own weak transform applied once more to the same image."""
-    if not isinstance(dataset, BasicDataset):
-        raise LeafWrapError(f"LEAF needs an image dataset (a semilearn BasicDataset) for its second weak view; "
-                            f"got {type(dataset).__name__}")
-    if getattr(dataset, "_leaf_two_weak_views", False):
-        return
-    base = type(dataset)
-
-    class TwoWeakViews(base):
-        _leaf_two_weak_views = True
-
-        def __sample__(self, idx):
-            img, target = super().__sample__(idx)
-            self._leaf_last_image = img
-            return img, target
-
-        def __getitem__(self, idx):
-            item = super().__getitem__(idx)
-            if isinstance(item, dict) and "x_ulb_w" in item:
-                img = self._leaf_last_image
-                if isinstance(img, np.ndarray):
-                    img = Image.fromarray(img)
-                item["x_ulb_w_2"] = self.transform(img)
-            return item
-
-    TwoWeakViews.__name__ = TwoWeakViews.__qualname__ = base.__name__ + "WithTwoWeakViews"
-    dataset.__class__ = TwoWeakViews
+from .leaf_args import LEAF_ARGUMENTS, LeafWrapError, fill_leaf_defaults, leaf_config, leaf_net
+from .views import UnlabeledViews, ViewRouter, add_second_weak_view, mean_probs
 
 
 class LeafAlgorithm:
@@ -124,10 +53,10 @@ class LeafAlgorithm:
 
     # ---- model and data -----------------------------------------------------------------
     def set_model(self):
-        return LeafNet(super().set_model(), self.num_classes, self.leaf_cfg)
+        return leaf_net(super().set_model(), self.num_classes, self.leaf_cfg)
 
     def set_ema_model(self):
-        ema = LeafNet(self.net_builder(num_classes=self.num_classes), self.num_classes, self.leaf_cfg)
+        ema = leaf_net(self.net_builder(num_classes=self.num_classes), self.num_classes, self.leaf_cfg)
         ema.load_state_dict(self.model.state_dict())
         return ema
 
@@ -174,8 +103,22 @@ class LeafAlgorithm:
             self.model = model
         return self.add_leaf_terms(router.record, out_dict, log_dict)
 
+    def leaf_logs_now(self) -> bool:
+        """Whether this step's ``log_dict`` is read: semilearn's log, eval and last iterations
+        (``LoggingHook`` / the metrics history); LEAF's statistics are computed only then."""
+        log_every = getattr(self, "num_log_iter", 1)
+        return (log_every > 0 and (self.it + 1) % log_every == 0) or is_eval_iteration(self)
+
+    def leaf_step_terms(self) -> dict:
+        """LEAF's loss terms of the last step as floats (``train/leaf_amb_loss`` ...), also on steps
+        that log nothing: for a report on a non-finite loss."""
+        return {f"train/{k}": float(v) for k, v in getattr(self, "_leaf_terms", {}).items()}
+
     def add_leaf_terms(self, record, out_dict: dict, log_dict: dict):
-        """Host loss + LEAF's terms; every term logged (0 when switched off)."""
+        """Host loss + LEAF's terms. On log steps (:meth:`leaf_logs_now`) every term is logged (0
+        when switched off), with the mask ratio, the positive-set size and the mean gate weight of
+        each expert (``train/leaf_<level>_expert<k>``); other steps add nothing to ``log_dict``
+        (no ``.item()``, no host-device sync) and drop the host's ``total_loss``, which lacks LEAF's terms."""
         a = self.args
         for need in ("w1", "w2", "s"):
             if need not in record.logits:
@@ -184,39 +127,65 @@ class LeafAlgorithm:
         if self._leaf_mask is None:
             raise LeafWrapError(f"cannot wrap {self.leaf_host.__name__}: its train_step did not call the "
                                 f"'masking' hook")
+        logs_now = self.leaf_logs_now()
         w1, w2, s = record.logits["w1"], record.logits["w2"], record.logits["s"]
         with torch.no_grad():
             q = mean_probs(w1, w2)
         mask = self._leaf_mask.detach().float().reshape(-1)
         rejected = mask < 0.5
         zero = out_dict["loss"].new_zeros(())
-        amb, pos_size = zero, float("nan")
+        amb, n, where = zero, None, None
         if a.leaf_category:
             if self.leaf_cfg.faithful:
                 ce = F.cross_entropy(s.float(), q.argmax(-1))
                 amb = faithful_ambiguous_loss(s, q, mask, ce, a.leaf_tau, a.leaf_max_pos, a.leaf_weight_lambda)
-                _, n, _ = ambiguous_loss(s.detach(), q, a.leaf_tau, a.leaf_max_pos, a.leaf_weight_lambda)
-                pos_size = n.float().mean().item()
             else:
                 per, n, _ = ambiguous_loss(s, q, a.leaf_tau, a.leaf_max_pos, a.leaf_weight_lambda)
+                if isinstance(getattr(self, "step_capture", None), dict):  # for the pseudo-label diagnostics
+                    self.step_capture["positive"] = positive_mask(q, n)
                 where = (1.0 - mask).clamp(0, 1) if a.leaf_amb_on == "rejected" else torch.ones_like(mask)
                 amb = (per * where).mean()
-                sel = where > 0
-                pos_size = n[sel].float().mean().item() if sel.any() else float("nan")
         con = zero
         if a.leaf_lambda_c > 0:
             con = nt_xent(record.z["w1"], record.z["w2"], a.leaf_temperature, select=rejected)
         balance = torch.stack(record.balance).mean() if record.balance else zero
         leaf_total = a.leaf_lambda_amb * amb + a.leaf_lambda_c * con + a.leaf_lambda_b * balance
         out_dict["loss"] = out_dict["loss"] + leaf_total
-        log_dict.update(self.process_log_dict(
-            leaf_amb_loss=amb.item(), leaf_con_loss=con.item(), leaf_balance_loss=balance.item(),
-            leaf_pos_size=pos_size, leaf_mask_ratio=mask.mean().item()))
-        log_dict["train/total_loss"] = out_dict["loss"].item()
-        for level, gates in record.gates.items():
-            usage = torch.cat(gates).float().mean(0)
-            log_dict.update({f"train/leaf_{level}_expert{k}": u for k, u in enumerate(usage.tolist())})
+        self._leaf_terms = {"leaf_amb_loss": amb.detach(), "leaf_con_loss": con.detach(),
+                            "leaf_balance_loss": balance.detach()}
+        if not logs_now:
+            log_dict.pop("train/total_loss", None)
+            return out_dict, log_dict
+        self.log_leaf_terms(log_dict, out_dict["loss"], mask, q, s, n, where, record)
         return out_dict, log_dict
+
+    @torch.no_grad()
+    def log_leaf_terms(self, log_dict, loss, mask, q, s, n, where, record) -> None:
+        """Fill ``log_dict`` with LEAF's statistics: one host-device transfer for all scalars."""
+        a = self.args
+        nan = mask.new_full((), float("nan"))
+        pos_size = nan
+        if a.leaf_category:
+            if self.leaf_cfg.faithful:
+                _, n, _ = ambiguous_loss(s.detach(), q, a.leaf_tau, a.leaf_max_pos, a.leaf_weight_lambda)
+                pos_size = n.float().mean()
+            else:
+                sel = (where > 0).float()
+                count = sel.sum()
+                pos_size = torch.where(count > 0, (n.float() * sel).sum() / count.clamp_min(1), nan)
+        t = self._leaf_terms
+        names = ["leaf_amb_loss", "leaf_con_loss", "leaf_balance_loss", "leaf_pos_size", "leaf_mask_ratio",
+                 "total_loss"]
+        scalars = [t["leaf_amb_loss"], t["leaf_con_loss"], t["leaf_balance_loss"], pos_size, mask.mean(),
+                   loss.detach()]
+        levels = [(level, torch.cat(gates).float().mean(0)) for level, gates in record.gates.items()]
+        flat = torch.cat([torch.stack([x.float().reshape(()) for x in scalars])] + [u for _, u in levels]).tolist()
+        log_dict.update(self.process_log_dict(**dict(zip(names[:-1], flat[:5]))))
+        log_dict["train/total_loss"] = flat[5]
+        k0 = len(names)
+        for level, usage in levels:  # per-expert mean gate weight, for TensorBoard / metrics.jsonl
+            log_dict.update({f"train/leaf_{level}_expert{k}": u for k, u in enumerate(flat[k0:k0 + len(usage)])})
+            k0 += len(usage)
 
     # ---- checkpoints --------------------------------------------------------------------
     def get_save_dict(self):
@@ -236,14 +205,6 @@ class LeafAlgorithm:
                 raise UserError(f"checkpoint '{load_path}' was written with leaf {diff[0]}={saved[diff[0]]!r}, this "
                                 f"run has {own.get(diff[0])!r}; expected the same LEAF levels")
         return checkpoint
-
-
-def fill_leaf_defaults(args, arguments) -> None:
-    """Give ``args`` every algorithm flag it lacks (args built by USB's own get_config)."""
-    for arg in arguments:
-        dest = arg.name.lstrip("-").replace("-", "_")
-        if not hasattr(args, dest):
-            setattr(args, dest, arg.default)
 
 
 def check_wrappable(host: type) -> None:

@@ -5,8 +5,7 @@ import argparse
 import json
 from typing import List
 
-from ..errors import UserError
-from ..runtime import read_checkpoint
+from ..runs import evaluate_with_progress, load_algorithm
 
 
 def run_eval(argv: List[str]) -> int:
@@ -21,8 +20,6 @@ def run_eval(argv: List[str]) -> int:
     build = load_algorithm(known.load_path, rest)
     if known.weights == "model":
         build.ema, build.ema_model = None, build.model
-    from ..report import evaluate_with_progress
-
     metrics = evaluate_with_progress(build, "eval")
     shown = {k.split("/")[-1]: float(v) for k, v in metrics.items() if not k.endswith("logits")}
     if known.json:
@@ -34,25 +31,3 @@ def run_eval(argv: List[str]) -> int:
         for k, v in shown.items():
             print(f"  {k:<13} {100 * v:6.2f} %" if k != "loss" else f"  {k:<13} {v:.4f}")
     return 0
-
-
-def load_algorithm(load_path: str, overrides: List[str]):
-    """The algorithm of the run that wrote ``load_path``, its weights loaded, ready to evaluate."""
-    from ..algorithms import algorithm_class
-    from ..nets.builders import net_builder_for
-    from .config import RUN_START_KEYS, parse_train_args
-    from .logs import run_logger
-
-    checkpoint = read_checkpoint(load_path)
-    saved = dict(checkpoint.get("args") or {})
-    if "algorithm" not in saved:
-        raise UserError(f"checkpoint '{load_path}' records no run arguments; expected one written by semilearn train")
-    for key in RUN_START_KEYS:
-        saved.pop(key, None)
-    args = parse_train_args(["--algorithm", saved["algorithm"], "--progress", "false", "--use_tensorboard", "false"]
-                            + list(overrides), prog="semilearn eval", trusted=saved)
-    args.distributed = False
-    logger = run_logger("eval", None, "WARNING")
-    algorithm = algorithm_class(args.algorithm)(args, net_builder_for(args), None, logger)
-    algorithm.load_model(load_path)
-    return algorithm

@@ -16,6 +16,7 @@ COMMANDS = {
     "predict": "classify images with a trained checkpoint",
     "report": "write confusion matrix, curves, expert plots and report.md for a run folder",
     "pretrain": "self-supervised (SimCLR) pretraining of a backbone on unlabeled images",
+    "export": "export a checkpoint's network to ONNX or TorchScript (plus a JSON describing it)",
 }
 
 
@@ -26,7 +27,7 @@ def usage() -> str:
 
 
 def cmd_train(argv: List[str]) -> int:
-    from .config import parse_train_args
+    from ..arguments import parse_train_args
     from .train import run_train
 
     run_train(parse_train_args(argv))
@@ -76,7 +77,7 @@ def _lazy(module: str, func: str):
 
 HANDLERS = {"train": cmd_train, "eval": cmd_eval, "list": cmd_list,
             "predict": _lazy("predict", "run_predict"), "report": _lazy("report_cmd", "run_report"),
-            "pretrain": _lazy("pretrain_cmd", "run_pretrain")}
+            "pretrain": _lazy("pretrain_cmd", "run_pretrain"), "export": _lazy("export_cmd", "run_export")}
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -97,6 +98,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     except (UserError, TrainingError) as exc:
         print(f"semilearn {command}: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except (ValueError, TypeError) as exc:
+        # modules below the command raise these for bad values, as torch does; the command
+        # reports them as bad input (SEMILEARN_TRACEBACK=1 shows where they came from)
+        if os.environ.get("SEMILEARN_TRACEBACK"):
+            raise
+        print(f"semilearn {command}: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return UserError.exit_code
     except KeyboardInterrupt:
         print(f"semilearn {command}: interrupted", file=sys.stderr)
         return 130

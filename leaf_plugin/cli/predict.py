@@ -2,11 +2,9 @@
 
     semilearn predict --load_path RUN/model_best.pth face.jpg faces/ [--json] [--top K] [--device cpu]
 
-The run's configuration comes from the checkpoint (its ``args``), or from
-another checkpoint / ``args.json`` / ``config.yaml`` in the same folder.  The
-model is rebuilt directly (no dataset is loaded for the net: a LEAF run's
-backbone wrapped in :class:`leaf_plugin.layers.LeafNet`) and gets the EMA
-weights.  Every image, grey or colour and of any size, goes through the run's
+The model is loaded back by :func:`leaf_plugin.runs.load_predictor` (the run's
+configuration from its checkpoint or folder, the network built as training builds
+it, the EMA weights, no dataset loaded).  Every image, grey or colour and of any size, goes through the run's
 test-time transform (RGB, resized to the run's ``img_size``, the dataset's
 normalisation).  Folders are read recursively (image files by extension) and
 classified in batches; a file that cannot be read is reported on stderr, one
@@ -17,28 +15,29 @@ from __future__ import annotations
 import json
 import os
 import sys
-from argparse import Namespace
-from dataclasses import dataclass
-from typing import Callable, Iterable, List, Optional, Tuple
+from typing import Callable, Iterable, List, Tuple
 
 import torch
-import torch.nn as nn
 
+from ..data.images import IMAGE_EXTENSIONS, is_image_file, one_line
 from ..errors import UserError
-from ..runtime import read_checkpoint
-from .config import RUN_START_KEYS, OneLineParser, optional_bool
-
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
-# run flags that describe how a run was started, not the model it trained (and where it ran)
-NOT_MODEL_KEYS = RUN_START_KEYS + ("distributed", "gpu")
+from ..flags import OneLineParser, optional_bool
+from ..runs import load_predictor
 
 
 def parser() -> OneLineParser:
+    from ..deploy.crops import DEFAULT_MARGIN
+    from ..deploy.detect import DEFAULT_DETECTOR, DETECTORS, MIN_FACE
+
     p = OneLineParser(prog="semilearn predict",
-                      description="Classify images with a checkpoint written by 'semilearn train' (its EMA weights). "
-                                  "Prints the top classes of each image with their probabilities.")
-    p.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR", help="image files and/or folders (read recursively)")
-    p.add_argument("--load_path", required=True, help="checkpoint (.pth) written by semilearn train")
+                      description="Classify images with a checkpoint written by 'semilearn train' (its EMA weights) "
+                                  "or a model written by 'semilearn export'. Prints the top classes of each image "
+                                  "with their probabilities; --detect_faces finds the faces in photos and videos first.")
+    p.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR", help="image files and/or folders (read recursively); "
+                                                                     "with --detect_faces also videos")
+    p.add_argument("--load_path", default=None, help="checkpoint (.pth) written by semilearn train")
+    p.add_argument("--model", default=None, help="instead of --load_path: a .onnx or TorchScript file written by "
+                                                 "semilearn export (its .json beside it)")
     p.add_argument("--json", action="store_true", help="one JSON object per image instead of text")
     p.add_argument("--top", type=int, default=3, help="classes shown per image (default 3)")
     p.add_argument("--device", default="auto", choices=["cpu", "cuda", "auto"])
@@ -47,163 +46,25 @@ def parser() -> OneLineParser:
     p.add_argument("--data_dir", default=None, help="where the run's dataset is, when its test-time transform needs "
                                                     "it (default: the run's own --data_dir)")
     optional_bool(p, "--progress", True, "show a progress bar over the batches")
+    faces = p.add_argument_group("faces in photos and videos")
+    faces.add_argument("--detect_faces", action="store_true",
+                       help="find the faces in each picture or video and classify each (square crops with a margin)")
+    faces.add_argument("--detector", default=DEFAULT_DETECTOR, choices=sorted(DETECTORS),
+                       help=f"face detector (default {DEFAULT_DETECTOR}; see benchmarks/detect_faces.py)")
+    faces.add_argument("--margin", type=float, default=DEFAULT_MARGIN,
+                       help=f"added on every side of a face box, as a fraction of its side (default {DEFAULT_MARGIN})")
+    faces.add_argument("--min_face", type=int, default=MIN_FACE, help=f"smallest face searched for, in pixels "
+                                                                       f"(default {MIN_FACE})")
+    faces.add_argument("--annotate", default=None, metavar="DIR",
+                       help="write each picture with its face boxes and top class drawn on it into DIR")
+    faces.add_argument("--every", type=int, default=1, metavar="N", help="videos: analyse every N-th frame (default 1)")
+    faces.add_argument("--out", default=None, metavar="DIR",
+                       help="videos: folder for timeline.csv and timeline.png (default: the current folder; "
+                            "DIR/<video name>/ each when there are several videos)")
     return p
 
 
-# ---- the run's configuration -------------------------------------------------------------
-def saved_run_args(checkpoint: dict, load_path: str) -> dict:
-    """The run's flags: the checkpoint's ``args``, or those of the run folder."""
-    saved = checkpoint.get("args")
-    if isinstance(saved, dict) and saved.get("algorithm"):
-        return dict(saved)
-    run_dir = os.path.dirname(os.path.abspath(load_path))
-    for name in ("args.json", "config.json"):
-        path = os.path.join(run_dir, name)
-        if os.path.isfile(path):
-            try:
-                with open(path) as f:
-                    data = json.load(f)
-                if isinstance(data, dict) and data.get("algorithm"):
-                    return data
-            except (OSError, ValueError):
-                pass
-    for name in ("config.yaml", "config.yml"):
-        path = os.path.join(run_dir, name)
-        if os.path.isfile(path):
-            from .config import load_yaml
-            data = load_yaml(path)
-            if data.get("algorithm"):
-                return data
-    for name in ("latest_model.pth", "model_best.pth"):
-        path = os.path.join(run_dir, name)
-        if os.path.isfile(path) and os.path.abspath(path) != os.path.abspath(load_path):
-            try:
-                other = read_checkpoint(path)
-            except UserError:
-                continue
-            if isinstance(other.get("args"), dict) and other["args"].get("algorithm"):
-                return dict(other["args"])
-    raise UserError(f"checkpoint '{load_path}' records no run arguments and its folder has none (args.json, "
-                    f"config.yaml or another checkpoint); expected a checkpoint written by semilearn train")
-
-
-def run_args(saved: dict) -> Namespace:
-    """Every ``semilearn train`` flag at its default, then the run's own values."""
-    from .config import base_parser
-
-    args = base_parser("semilearn predict").parse_args([])
-    for key, value in saved.items():
-        if key not in NOT_MODEL_KEYS:
-            setattr(args, key, value)
-    args.pretrain_path, args.use_pretrain = "", False
-    return args
-
-
-def is_leaf_run(args, checkpoint: dict) -> bool:
-    from semilearn.core.utils import ALGORITHMS
-
-    from ..algorithms.wrap import LeafAlgorithm
-
-    cls = ALGORITHMS[args.algorithm] if args.algorithm in ALGORITHMS else None
-    if cls is not None:
-        return isinstance(cls, type) and issubclass(cls, LeafAlgorithm)
-    return "leaf_config" in checkpoint
-
-
-def leaf_config_of(args, checkpoint: dict):
-    from ..algorithms import algorithm_class
-    from ..algorithms.wrap import fill_leaf_defaults, leaf_config
-    from ..layers import LeafConfig
-
-    saved = checkpoint.get("leaf_config")
-    if isinstance(saved, dict):
-        known = set(LeafConfig.__dataclass_fields__)
-        return LeafConfig(**{k: v for k, v in saved.items() if k in known})
-    fill_leaf_defaults(args, algorithm_class(args.algorithm).get_argument())
-    return leaf_config(args)
-
-
-def infer_num_classes(state: dict) -> Optional[int]:
-    for key in sorted(state):
-        parts = key.split(".")
-        if len(parts) >= 2 and parts[-1] == "weight" and parts[-2] in ("classifier", "fc", "head") \
-                and state[key].dim() == 2:
-            return int(state[key].shape[0])
-    return None
-
-
-def build_model(args, checkpoint: dict, load_path: str) -> nn.Module:
-    """The run's network with the checkpoint's EMA weights (eval mode, CPU)."""
-    from ..nets.builders import net_builder_for
-    from ..runtime import strip_module_prefix
-
-    state = checkpoint.get("ema_model") or checkpoint.get("model")
-    if not isinstance(state, dict):
-        raise UserError(f"checkpoint '{load_path}' holds no model weights; expected one written by semilearn train")
-    state = strip_module_prefix(state)
-    num_classes = int(getattr(args, "num_classes", None) or infer_num_classes(state) or 0)
-    if num_classes <= 0:
-        raise UserError(f"checkpoint '{load_path}' does not say how many classes it has")
-    args.num_classes = num_classes
-    backbone = net_builder_for(args)(num_classes=num_classes)
-    leaf = is_leaf_run(args, checkpoint)
-    if leaf:
-        from ..layers import LeafNet
-        model = LeafNet(backbone, num_classes, leaf_config_of(args, checkpoint))
-    else:
-        model = backbone
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as exc:
-        sub = {k[len("backbone."):]: v for k, v in state.items() if k.startswith("backbone.")}
-        try:
-            if leaf or not sub:
-                raise exc
-            model.load_state_dict(sub)  # a host that wraps the backbone (CoMatch, SimMatch): its logits are the backbone's
-        except RuntimeError:
-            first = str(exc).strip().splitlines()[1:2] or [str(exc)]
-            raise UserError(f"checkpoint '{load_path}' does not fit net {args.net} of algorithm {args.algorithm} "
-                            f"({first[0].strip()[:160]}); expected a checkpoint written by semilearn train")
-    return model.eval()
-
-
-@dataclass
-class Predictor:
-    """A trained run, ready to classify PIL images."""
-
-    model: nn.Module
-    transform: Callable
-    class_names: List[str]
-    args: Namespace
-    device: torch.device
-
-    @torch.no_grad()
-    def probabilities(self, batch: torch.Tensor) -> torch.Tensor:
-        out = self.model(batch.to(self.device))
-        logits = out["logits"] if isinstance(out, dict) else out
-        return torch.softmax(logits.double(), dim=-1).cpu()
-
-
-def load_predictor(load_path: str, device: str = "auto", data_dir: Optional[str] = None, gpu=None) -> Predictor:
-    """Everything ``semilearn predict`` needs from a checkpoint."""
-    from ..data.access import class_names_for, eval_transform_for
-    from ..runtime import resolve_device
-
-    checkpoint = read_checkpoint(load_path)
-    args = run_args(saved_run_args(checkpoint, load_path))
-    if data_dir is not None:
-        args.data_dir = data_dir
-    dev = resolve_device(Namespace(device=device, gpu=gpu))
-    model = build_model(args, checkpoint, load_path).to(dev)
-    transform = eval_transform_for(args)
-    return Predictor(model, transform, class_names_for(args, args.num_classes), args, dev)
-
-
 # ---- inputs -------------------------------------------------------------------------------
-def is_image_file(name: str) -> bool:
-    return name.lower().endswith(IMAGE_EXTENSIONS) and not os.path.basename(name).startswith(".")
-
-
 def expand_inputs(inputs: Iterable[str]) -> Tuple[List[str], List[Tuple[str, str]]]:
     """(image files to classify, [(path, why)] that cannot be): folders are walked
     recursively for image files; named files are always tried."""
@@ -228,10 +89,6 @@ def read_image(path: str, transform: Callable) -> torch.Tensor:
         return transform(img.convert("RGB"))
 
 
-def one_line(text) -> str:
-    return " ".join(str(text).split())
-
-
 def format_text(path: str, top: List[Tuple[str, float]]) -> str:
     return f"{path}: " + ", ".join(f"{name} ({p:.3f})" for name, p in top)
 
@@ -244,7 +101,38 @@ def run_predict(argv: List[str]) -> int:
         raise UserError(f"--top is {opts.top}; expected a positive integer")
     if opts.batch_size <= 0:
         raise UserError(f"--batch_size is {opts.batch_size}; expected a positive integer")
-    predictor = load_predictor(opts.load_path, opts.device, opts.data_dir, opts.gpu)
+    if (opts.load_path is None) == (opts.model is None):
+        raise UserError("give either --load_path (a checkpoint of semilearn train) or --model (a file of "
+                        "semilearn export); expected exactly one of them")
+    if opts.every <= 0 or opts.min_face <= 0 or not 0 <= opts.margin <= 2:
+        raise UserError(f"--every {opts.every}, --min_face {opts.min_face}, --margin {opts.margin}; expected positive "
+                        f"integers and a margin in 0..2")
+    if not opts.detect_faces and (opts.annotate or opts.out or opts.every != 1):
+        raise UserError("--annotate, --out and --every work on detected faces; expected --detect_faces with them")
+    if opts.model is not None:
+        from ..deploy.exported import load_exported
+        predictor = load_exported(opts.model, opts.device)
+    else:
+        predictor = load_predictor(opts.load_path, opts.device, opts.data_dir, opts.gpu)
+    if opts.detect_faces:
+        from ..deploy.media import VIDEO_EXTENSIONS, expand_media
+        from ..deploy.pipeline import FaceOptions, predict_media
+
+        files, failed = expand_media(opts.inputs)
+        if not files and not failed:
+            raise UserError(f"no image or video files in {', '.join(repr(i) for i in opts.inputs)}; expected "
+                            f"{', '.join(IMAGE_EXTENSIONS + VIDEO_EXTENSIONS)} files or folders holding them")
+        for path, why in failed:
+            print(f"semilearn predict: '{path}': {why}", file=sys.stderr)
+
+        def fail(path: str, why: str) -> None:
+            failed.append((path, why))
+            print(f"semilearn predict: '{path}': {why}", file=sys.stderr, flush=True)
+
+        face_opts = FaceOptions(opts.detector, opts.margin, opts.min_face, min(opts.top, len(predictor.class_names)),
+                                opts.json, opts.annotate, opts.every, opts.out, opts.batch_size)
+        predict_media(files, predictor, face_opts, lambda line: print(line, flush=True), fail)
+        return 1 if failed else 0
     names = predictor.class_names
     k = min(opts.top, len(names))
     files, failed = expand_inputs(opts.inputs)

@@ -10,8 +10,9 @@ import shutil
 from typing import List
 
 from ..errors import UserError
-from .config import OneLineParser, flag_bool, optional_bool, require_positive
-from .train import refuse_run_folder
+from ..arguments import require_positive
+from ..flags import OneLineParser, flag_bool, optional_bool
+from ..runs import refuse_run_folder
 
 METHODS = ("simclr",)
 
@@ -73,7 +74,7 @@ def parse_pretrain_args(argv: List[str]):
 
 def run_pretrain(argv: List[str]) -> int:
     from ..pretrain import CHECKPOINT_FILE, pretrain
-    from .logs import close_logger, run_logger
+    from ..logs import close_logger, run_logger
 
     args = parse_pretrain_args(argv)
     run_dir = os.path.join(args.save_dir, args.save_name)

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from typing import List
 
-from .config import optional_bool
+from ..flags import optional_bool
 
 
 def run_report(argv: List[str]) -> int:
     from ..report import write_report_for_run
-    from .config import OneLineParser
+    from ..flags import OneLineParser
 
     p = OneLineParser(prog="semilearn report",
                       description="Write confusion_matrix.png, per_class_accuracy.csv, curves.png, experts.png and "

@@ -5,35 +5,26 @@ import json
 import os
 import random
 import shutil
-import socket
 import time
 from argparse import Namespace
 
 import numpy as np
 import torch
 
+from ..build import build_algorithm
 from ..errors import UserError
-from ..nets.builders import net_builder_for
-from .logs import close_logger, open_log_file, run_logger
-
-
-def refuse_run_folder(save_path: str, *, resume: bool, overwrite: bool, checkpoint: str) -> None:
-    """UserError unless ``save_path`` may be used: resuming needs ``checkpoint``; a non-empty
-    folder needs --overwrite.  Checked before anything is written."""
-    if resume:
-        if not os.path.isfile(checkpoint):
-            raise UserError(f"--resume: checkpoint '{checkpoint}' does not exist; expected the checkpoint of "
-                            f"an earlier run in '{save_path}' (or pass --load_path)")
-    elif os.path.isdir(save_path) and os.listdir(save_path) and not overwrite:
-        raise UserError(f"run folder '{save_path}' already exists; pass --overwrite to replace it, "
-                        f"--resume to continue it, or choose another --save_name")
+from ..history import read_history, tail_scores
+from ..logs import close_logger, open_log_file, run_logger, training_logger_name
+from ..report import write_report
+from ..runtime import resolve_device
+from ..runs import LATEST_CHECKPOINT, RESULTS_FILE, refuse_run_folder
 
 
 def check_run_folder(args: Namespace) -> str:
     """The run folder of ``semilearn train``; refuses to reuse one without --overwrite or --resume."""
     save_path = os.path.join(args.save_dir, args.save_name)
     if args.resume and args.load_path is None:
-        args.load_path = os.path.join(save_path, "latest_model.pth")
+        args.load_path = os.path.join(save_path, LATEST_CHECKPOINT)
     refuse_run_folder(save_path, resume=args.resume, overwrite=args.overwrite, checkpoint=args.load_path or "")
     return save_path
 
@@ -44,17 +35,10 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def run_train(args: Namespace) -> dict:
     """Check the run folder, then train in this process or in one process per device."""
     check_run_folder(args)
     args.distributed = args.world_size > 1 or args.multiprocessing_distributed
-    from ..runtime import resolve_device
     device = resolve_device(args)
     if args.dist_backend is None:
         args.dist_backend = "nccl" if device.type == "cuda" else "gloo"
@@ -66,16 +50,19 @@ def run_train(args: Namespace) -> dict:
             args.threads = max(1, (os.cpu_count() or 1) // procs)
         import torch.multiprocessing as mp
         mp.spawn(main_worker, nprocs=procs, args=(procs, args))
-        result_file = os.path.join(args.save_dir, args.save_name, "results.json")
+        result_file = os.path.join(args.save_dir, args.save_name, RESULTS_FILE)
         return json.load(open(result_file)) if os.path.isfile(result_file) else {}
     args.procs_per_node = 1
     return main_worker(args.gpu if device.type == "cuda" else 0, 1, args)
 
 
-def main_worker(local_rank: int, procs_per_node: int, args: Namespace, on_done=None) -> dict:
-    """One training process (USB's main_worker); ``on_done(algorithm)`` runs after training."""
-    from ..algorithms import algorithm_class
-    from ..runtime import resolve_device
+def main_worker(local_rank: int, procs_per_node: int, args: Namespace) -> dict:
+    """One training process (USB's main_worker): the run's results."""
+    return train_process(local_rank, procs_per_node, args)[1]
+
+
+def train_process(local_rank: int, procs_per_node: int, args: Namespace) -> tuple:
+    """One training process from set-up to tear-down: (the trained algorithm, the results)."""
 
     device = resolve_device(args)
     if device.type == "cuda":
@@ -92,12 +79,10 @@ def main_worker(local_rank: int, procs_per_node: int, args: Namespace, on_done=N
                                 world_size=args.world_size, rank=args.rank)
     is_main = not args.distributed or args.rank == 0
     save_path = os.path.join(args.save_dir, args.save_name)
-    logger = run_logger(f"{args.save_name}.{args.rank}", save_path, "INFO" if is_main else "WARNING",
+    logger = run_logger(training_logger_name(args), save_path, "INFO" if is_main else "WARNING",
                         deferred=True)
     try:  # everything that can refuse the run happens before the run folder is touched
-        cls = algorithm_class(args.algorithm)
-        builder = net_builder_for(args)
-        algorithm = cls(args, builder, None, logger)
+        algorithm = build_algorithm(args, logger)
         if args.distributed:
             wrap_ddp(algorithm, device)
         if args.resume:
@@ -125,29 +110,22 @@ def main_worker(local_rank: int, procs_per_node: int, args: Namespace, on_done=N
         result = {"algorithm": args.algorithm, "dataset": args.dataset, "num_labels": args.num_labels,
                   "seed": args.seed, "iterations": algorithm.it, "top1": final["eval/top-1-acc"],
                   "balanced_acc": final["eval/balanced_acc"], "best_top1": algorithm.best_eval_acc,
-                  "best_it": algorithm.best_it, "wall_time_s": wall,
-                  "checkpoint": os.path.join(save_path, "latest_model.pth"), "log": os.path.join(save_path, "log.txt")}
-        with open(os.path.join(save_path, "results.json"), "w") as f:
+                  "best_it": algorithm.best_it, **tail_scores(read_history(save_path)), "wall_time_s": wall,
+                  "checkpoint": os.path.join(save_path, LATEST_CHECKPOINT), "log": os.path.join(save_path, "log.txt")}
+        with open(os.path.join(save_path, RESULTS_FILE), "w") as f:
             json.dump(result, f, indent=2)
         if getattr(args, "report", True):
-            try:
-                from ..report import write_report
-                write_report(algorithm, save_path)
-                result["report"] = os.path.join(save_path, "report.md")
-            except ImportError:
-                pass
+            result["report"] = write_report(algorithm, save_path)
         logger.info(f"final EMA model: top-1 {100 * result['top1']:.2f} %, balanced accuracy "
                     f"{100 * result['balanced_acc']:.2f} % ({wall:.0f} s of training)")
         logger.info(f"checkpoint: {result['checkpoint']}  logs: {result['log']}"
                     + (f"  tensorboard: {os.path.join(save_path, 'tensorboard')}" if tb_log else ""))
     close_logger(logger)
-    if on_done is not None:
-        on_done(algorithm)
     if args.distributed:
         import torch.distributed as dist
         dist.barrier()
         dist.destroy_process_group()
-    return result
+    return algorithm, result
 
 
 def wrap_ddp(algorithm, device: torch.device) -> None:

@@ -24,7 +24,7 @@ def data_args(dataset: str, data_dir: str = "./data", img_size: Optional[int] = 
     """A ``semilearn train``-style Namespace (every flag at its default) for building
     ``dataset``'s splits: the number of classes filled in and one label per class
     asked for (the builders need a labeled split; nothing here uses it)."""
-    from ..cli.config import base_parser
+    from ..flags import base_parser
     from . import get_dataset_spec
 
     spec = get_dataset_spec(dataset)
@@ -36,17 +36,9 @@ def data_args(dataset: str, data_dir: str = "./data", img_size: Optional[int] = 
     for key, value in extra.items():
         setattr(args, key, value)
     if spec is not None:
-        args.num_classes = _num_classes(args, spec)
+        args.num_classes = spec.classes_for(args)
         args.num_labels = args.num_classes
     return args
-
-
-def _num_classes(args, spec) -> int:
-    if spec.num_classes:
-        return spec.num_classes
-    if callable(getattr(spec, "classes_for", None)):  # classes found on disk (imagefolder)
-        return int(spec.classes_for(args))
-    return int(getattr(args, "num_classes", 0) or 0)
 
 
 def build_splits(args, alg: str = "fixmatch", quiet: bool = True) -> dict:
@@ -60,7 +52,7 @@ def build_splits(args, alg: str = "fixmatch", quiet: bool = True) -> dict:
     args = copy.copy(args)
     args.include_lb_to_ulb = True  # then the unlabeled split holds every training image once
     if not getattr(args, "num_labels", None) or getattr(args, "num_classes", None) in (None, 0):
-        args.num_classes = _num_classes(args, spec)
+        args.num_classes = spec.classes_for(args)
         args.num_labels = max(int(getattr(args, "num_labels", 0) or 0), args.num_classes)
     sink = io.StringIO()
     with contextlib.redirect_stderr(sink) if quiet else contextlib.nullcontext():
@@ -92,15 +84,8 @@ def training_images(args, splits: Optional[dict] = None) -> TrainingImages:
     """The TRAINING images of the registered dataset ``args.dataset`` (read from
     ``args.data_dir``) as a torch Dataset of PIL images; labels are not returned.
 
-    A dataset spec with a ``train_images(args)`` hook is asked directly; for the
-    others the registry builder's unlabeled split is used, which with
-    ``include_lb_to_ulb`` holds every training image once."""
-    from . import get_dataset_spec
-
-    spec = get_dataset_spec(args.dataset)
-    hook = getattr(spec, "train_images", None) if spec is not None else None
-    if callable(hook):
-        return hook(args)
+    They are the registry builder's unlabeled split (``splits``, built when not
+    given), which with ``include_lb_to_ulb`` holds every training image once."""
     if splits is None:
         splits = build_splits(args)
     return TrainingImages(splits["train_ulb"])
@@ -181,7 +166,7 @@ def class_names_for(args, num_classes: Optional[int] = None) -> list:
         return [str(s) for s in spec.class_names]
     if spec is not None and not spec.num_classes:
         try:
-            from .fer import imagefolder_classes
+            from .imagefolder import imagefolder_classes
             found = imagefolder_classes(os.path.expanduser(str(args.data_dir)))
             if len(found) == n:
                 return list(found)

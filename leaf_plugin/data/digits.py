@@ -37,7 +37,7 @@ def digits_recipe(args):
     return small_image_recipe(int(getattr(args, "img_size", None) or 32), mean=(0.5,) * 3, std=(0.5,) * 3)
 
 
-@register_dataset("digits", 10, DIGIT_NAMES, img_size=32, needs_data_dir=False,
+@register_dataset("digits", DIGIT_NAMES, img_size=32, needs_data_dir=False,
                   description="scikit-learn handwritten digits (embedded default, no download)",
                   eval_transform=lambda args: digits_recipe(args)[2])
 def build_digits(args, alg):
@@ -46,5 +46,5 @@ def build_digits(args, alg):
     # no horizontal flip for digits would be kinder, but one recipe keeps the
     # default representative of the FER runs it stands in for
     transforms = digits_recipe(args)
-    return ssl_dataset_dict(args, alg, tr_x, tr_y, te_x, te_y, 10, transforms, ArrayDataset,
+    return ssl_dataset_dict(args, alg, tr_x, tr_y, te_x, te_y, len(DIGIT_NAMES), transforms, ArrayDataset,
                             DIGIT_NAMES)

@@ -30,6 +30,7 @@ from PIL import Image
 from semilearn.datasets.cv_datasets.datasetbase import BasicDataset
 
 from ..errors import UserError
+from ..logs import get_run_logger, training_logger_name
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 SKIP_HINT = "pass --skip_bad_images true to skip such images"
@@ -84,8 +85,8 @@ def image_problem(path: str) -> Optional[str]:
 
 
 def run_logger_for(args) -> logging.Logger:
-    """The run's logger (``leaf_plugin.cli.logs.run_logger`` names it after the run)."""
-    return logging.getLogger(f"leaf_plugin.run.{getattr(args, 'save_name', None)}.{getattr(args, 'rank', 0)}")
+    """The run's logger, set up by ``semilearn train`` before the datasets are built."""
+    return get_run_logger(training_logger_name(args))
 
 
 def log_info(args, message: str) -> None:

@@ -22,8 +22,7 @@ class DatasetSpec:
     """What the command needs to know about a dataset before building it."""
 
     name: str
-    num_classes: int
-    class_names: Sequence[str]
+    class_names: Sequence[str]  # empty: the classes are found on disk (count_classes)
     build: Builder
     img_size: int = 32
     needs_data_dir: bool = True
@@ -32,6 +31,11 @@ class DatasetSpec:
     default_num_labels: int = 0  # 0: the number of classes x 4
     count_classes: Optional[Callable[..., int]] = None  # for num_classes == 0: classes found on disk
     eval_transform: Optional[Callable] = None  # args -> test-time transform (PIL RGB -> tensor)
+
+    @property
+    def num_classes(self) -> int:
+        """The fixed number of classes, ``len(class_names)``; 0 when they are found on disk."""
+        return len(self.class_names)
 
     def classes_for(self, args) -> int:
         """The number of classes a run of this dataset has (before building it)."""
@@ -45,16 +49,19 @@ class DatasetSpec:
 DATASETS: Dict[str, DatasetSpec] = {}
 
 
-def register_dataset(name: str, num_classes: int, class_names: Sequence[str], *,
+def register_dataset(name: str, class_names: Sequence[str], *,
                      img_size: int = 32, needs_data_dir: bool = True,
                      description: str = "", layouts: str = "",
                      default_num_labels: int = 0,
                      count_classes: Optional[Callable[..., int]] = None,
                      eval_transform: Optional[Callable] = None) -> Callable[[Builder], Builder]:
-    """Decorator: register ``build(args, alg) -> dataset_dict`` under ``name``."""
+    """Decorator: register ``build(args, alg) -> dataset_dict`` under ``name``.
+
+    ``class_names`` is the one statement of the classes (their number is its length);
+    a dataset whose classes are found on disk passes ``()`` and ``count_classes``."""
 
     def add(build: Builder) -> Builder:
-        DATASETS[name] = DatasetSpec(name, num_classes, tuple(class_names), build, img_size,
+        DATASETS[name] = DatasetSpec(name, tuple(class_names), build, img_size,
                                      needs_data_dir, description, layouts, default_num_labels,
                                      count_classes, eval_transform)
         return build

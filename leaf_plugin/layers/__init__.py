@@ -1,5 +1,5 @@
 """LEAF network layers: noisy top-k expert gating and the backbone wrapper."""
 from .gating import ExpertGating
-from .net import LeafConfig, LeafNet, build_leaf_net
+from .net import LeafConfig, LeafNet
 
-__all__ = ["ExpertGating", "LeafConfig", "LeafNet", "build_leaf_net"]
+__all__ = ["ExpertGating", "LeafConfig", "LeafNet"]

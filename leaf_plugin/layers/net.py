@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..errors import UserError
 from .gating import ExpertGating
 
-__all__ = ["LeafConfig", "LeafNet", "build_leaf_net", "backbone_feature_dim"]
+__all__ = ["LeafConfig", "LeafNet", "backbone_feature_dim"]
 
 _PLACEMENTS = ("feat", "logits")
 _EXPERT_INITS = ("uniform", "zero")
@@ -63,39 +62,47 @@ class LeafConfig:
     faithful: bool = False
 
     def __post_init__(self) -> None:
+        # like torch / torchvision: TypeError for a value of the wrong type, ValueError for a
+        # value out of range; messages are one line and start with "leaf: <field>"
         for name in ("num_experts", "top_k"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int):
-                raise UserError(f"leaf: {name} must be an integer, got {value!r}")
+                raise TypeError(f"leaf: {name} must be an integer, got {value!r}")
         for name in ("noisy_gating", "semantic", "instance", "faithful"):
             if not isinstance(getattr(self, name), bool):
-                raise UserError(f"leaf: {name} must be true or false, got {getattr(self, name)!r}")
+                raise TypeError(f"leaf: {name} must be true or false, got {getattr(self, name)!r}")
+        for name in ("instance_on", "expert_init"):
+            if not isinstance(getattr(self, name), str):
+                raise TypeError(f"leaf: {name} must be a string, got {getattr(self, name)!r}")
+        for name in ("balance_coef", "feature_scale"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise TypeError(f"leaf: {name} must be a finite number, got {value!r}")
         if self.num_experts < 1:
-            raise UserError(f"leaf: num_experts must be >= 1, got {self.num_experts}")
+            raise ValueError(f"leaf: num_experts must be >= 1, got {self.num_experts}")
         if self.faithful:
             self.top_k = 1
             self.feature_scale = 1.0
             self.expert_init = "uniform"
         if not 1 <= self.top_k <= self.num_experts:
-            raise UserError(
+            raise ValueError(
                 f"leaf: top_k must be in 1..num_experts ({self.num_experts}), got {self.top_k}"
             )
         if self.instance_on not in _PLACEMENTS:
-            raise UserError(
+            raise ValueError(
                 f"leaf: instance_on must be one of {', '.join(_PLACEMENTS)}, got {self.instance_on!r}"
             )
         if self.expert_init not in _EXPERT_INITS:
-            raise UserError(
+            raise ValueError(
                 f"leaf: expert_init must be one of {', '.join(_EXPERT_INITS)}, got {self.expert_init!r}"
             )
         for name in ("balance_coef", "feature_scale"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise UserError(f"leaf: {name} must be a finite number, got {value!r}")
+            if not math.isfinite(getattr(self, name)):
+                raise ValueError(f"leaf: {name} must be a finite number, got {getattr(self, name)!r}")
         if self.balance_coef < 0:
-            raise UserError(f"leaf: balance_coef must be >= 0, got {self.balance_coef}")
+            raise ValueError(f"leaf: balance_coef must be >= 0, got {self.balance_coef}")
         if self.feature_scale <= 0:
-            raise UserError(f"leaf: feature_scale must be > 0, got {self.feature_scale}")
+            raise ValueError(f"leaf: feature_scale must be > 0, got {self.feature_scale}")
 
 
 def _in_features(module: nn.Module) -> Optional[int]:
@@ -116,7 +123,7 @@ def backbone_feature_dim(backbone: nn.Module) -> int:
         head = getattr(backbone, name, None)
         if isinstance(head, nn.Module) and (dim := _in_features(head)) is not None:
             return dim
-    raise UserError(
+    raise TypeError(
         f"leaf: cannot tell the feature size of {type(backbone).__name__} "
         "(no num_features and no Linear classifier / fc / head)"
     )
@@ -216,10 +223,3 @@ class LeafNet(nn.Module):
             names = [f"backbone.{n}" for n in self.backbone.no_weight_decay()]
         names += [n for n in self.leaf_parameter_names() if n.endswith("_bias")]
         return names
-
-
-def build_leaf_net(
-    net_builder: Callable[..., nn.Module], num_classes: int, config: LeafConfig, **builder_kwargs: Any
-) -> LeafNet:
-    """Build the backbone with ``net_builder(num_classes=..., **builder_kwargs)`` and wrap it."""
-    return LeafNet(net_builder(num_classes=num_classes, **builder_kwargs), num_classes, config)

@@ -7,12 +7,6 @@ from argparse import Namespace
 from ..errors import UserError
 
 
-def plugin_net_names() -> list:
-    from . import NETS
-
-    return sorted(NETS)
-
-
 def base_builder(args: Namespace):
     """The builder for ``args.net`` as registered: a plug-in net, ``timm/NAME``,
     semilearn's own, or a torchvision model by name (``--net_from_name``)."""

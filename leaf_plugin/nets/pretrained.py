@@ -11,35 +11,21 @@ number of classes.
 """
 from __future__ import annotations
 
-import os
 from typing import Dict, List, Tuple
 
 import torch
 import torch.nn as nn
 
+from ..checkpoint import load_pth, strip_module_prefix
 from ..errors import UserError
 
 HEAD_NAMES = ("classifier", "fc", "head")
 STATE_KEYS = ("backbone", "state_dict", "ema_model", "model")
 
 
-def _strip_module(state: dict) -> dict:
-    out = {}
-    for k, v in state.items():
-        while k.startswith("module."):
-            k = k[len("module."):]
-        out[k] = v
-    return out
-
-
 def read_state_dict(path: str) -> dict:
     """The tensor state dict stored in ``path`` (see the module doc), ``module.`` stripped."""
-    if not path or not os.path.isfile(path):
-        raise UserError(f"--pretrain_path '{path}' does not exist; expected a checkpoint file")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:  # a truncated or foreign file
-        raise UserError(f"--pretrain_path '{path}' is not a readable torch checkpoint ({type(exc).__name__})")
+    obj = load_pth(path, "--pretrain_path", "a torch checkpoint file")
     if isinstance(obj, nn.Module):
         obj = obj.state_dict()
     for key in STATE_KEYS:
@@ -49,7 +35,7 @@ def read_state_dict(path: str) -> dict:
     if not isinstance(obj, dict) or not obj or not all(isinstance(v, torch.Tensor) for v in obj.values()):
         raise UserError(f"--pretrain_path '{path}' holds no state dict of tensors; expected a plain state dict "
                         f"or one under 'state_dict' / 'model'")
-    return _strip_module(obj)
+    return strip_module_prefix(obj)
 
 
 def _is_head(key: str) -> bool:

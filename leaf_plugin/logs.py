@@ -1,20 +1,45 @@
-"""The run's logger: a log file in the run folder and the console through tqdm."""
+"""The run's logger: a log file in the run folder and the console through tqdm.
+
+It sits at the bottom of the package: datasets log through the run's logger too, and
+find it by :func:`run_logger_name` rather than rebuilding its name."""
 from __future__ import annotations
 
 import logging
 import os
+import sys
 from logging.handlers import MemoryHandler
 
-from ..progress import TqdmHandler
+from tqdm.auto import tqdm
 
 FORMAT = "[%(asctime)s %(levelname)s] %(message)s"
+PREFIX = "leaf_plugin.run."
+
+
+class TqdmHandler(logging.StreamHandler):
+    """Console log lines written through ``tqdm.write`` so they do not break the bar."""
+
+    def emit(self, record):
+        try:
+            tqdm.write(self.format(record), file=sys.stderr)
+        except Exception:  # pragma: no cover - logging must never raise
+            self.handleError(record)
+
+
+def training_logger_name(args) -> str:
+    """The logger name of a training process: its run and its rank."""
+    return f"{getattr(args, 'save_name', None)}.{getattr(args, 'rank', 0)}"
+
+
+def get_run_logger(name: str) -> logging.Logger:
+    """The logger :func:`run_logger` set up (or will set up) under ``name``."""
+    return logging.getLogger(PREFIX + name)
 
 
 def run_logger(name: str, save_path: str, level: str = "INFO", deferred: bool = False) -> logging.Logger:
     """Console + ``save_path/log.txt``.  With ``deferred`` the file is not created
     yet: lines are kept in memory until :func:`open_log_file` (so a run refused
     during set-up writes nothing)."""
-    logger = logging.getLogger(f"leaf_plugin.run.{name}")
+    logger = get_run_logger(name)
     logger.setLevel(getattr(logging, level))
     logger.propagate = False
     for h in list(logger.handlers):

@@ -1,18 +1,16 @@
-"""``semilearn train`` arguments: USB's ``train.py`` flags, the plug-in's, and each
-algorithm's ``get_argument()`` flags.  Precedence: built-in defaults < config
-file (``--c``) < command line.  Unknown config keys and values of the wrong type
-are errors that name the key.
+"""The flags of ``semilearn train``: USB's ``train.py`` flags and the plug-in's, as one
+argparse table (no parsing of config files here; see :mod:`leaf_plugin.arguments`).
+
+It sits at the bottom of the package so that datasets, runs and commands can all ask
+for "every flag at its default" without reaching up into the command line.
 """
 from __future__ import annotations
 
 import argparse
-import os
-import sys
-from typing import Optional, Sequence
 
 from semilearn.algorithms.utils import str2bool
 
-from ..errors import UserError
+from .errors import UserError
 
 # flags saved in a checkpoint that say how a run was started, not what model it trained:
 # dropped when a later command (eval, report, predict) rebuilds the run from its checkpoint
@@ -80,6 +78,16 @@ def add_usb_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--ema_debias", type=flag_bool, default=False,
                    help="bias-corrected EMA (as Adam's moments): the EMA model averages only trained weights, "
                         "with --ema_m's window; for runs too short for --ema_m to forget the random start")
+    g.add_argument("--ema_bn", type=str, default="live", choices=["live", "ema", "recompute"],
+                   help="BN statistics of the evaluated EMA model: the live model's (semilearn), averaged like "
+                        "the weights (ema), or re-estimated before each evaluation (recompute)")
+    g.add_argument("--ema_bn_batches", type=int, default=20,
+                   help="training batches (all views) that --ema_bn recompute re-estimates the statistics on")
+    g.add_argument("--ema_bn_compare", type=flag_bool, default=False,
+                   help="also evaluate under every --ema_bn mode, logged as eval_bn_MODE/... (training unchanged)")
+    g.add_argument("--num_eval_iter_tail", type=int, default=0,
+                   help="in the last fifth of training, also evaluate every N iterations (0: only every "
+                        "--num_eval_iter); results.json's top1_tail is the mean of the last 5 evaluations")
     g.add_argument("--ulb_loss_ratio", type=float, default=1.0)
 
     g = p.add_argument_group("optimizer")
@@ -98,7 +106,8 @@ def add_usb_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("algorithm")
     g.add_argument("-alg", "--algorithm", type=str, default="leaf_fixmatch")
     g.add_argument("--use_cat", type=flag_bool, default=True)
-    g.add_argument("--amp", "--use_amp", dest="amp", type=flag_bool, default=False)
+    g.add_argument("--amp", "--use_amp", dest="amp", type=flag_bool, default=False,
+                   help="mixed precision: bf16 autocast on the CPU, fp16 with a grad scaler on CUDA")
     g.add_argument("--clip_grad", type=float, default=0)
     g.add_argument("-imb_alg", "--imb_algorithm", type=str, default=None)
 
@@ -141,6 +150,10 @@ def add_plugin_arguments(p: argparse.ArgumentParser) -> None:
                    help="processes per node with --multiprocessing-distributed (None: one per GPU, or 2 on CPU)")
     g.add_argument("--threads", type=int, default=0,
                    help="CPU threads for torch (0: torch's default, one per core); 1 helps on a busy machine")
+    g.add_argument("--channels_last", type=flag_bool, default=False,
+                   help="channels-last memory format for the networks and every image batch")
+    g.add_argument("--compile", type=flag_bool, default=False,
+                   help="torch.compile the training network (checkpoints load with or without it)")
     g.add_argument("--skip_nonfinite", type=int, default=0,
                    help="skip up to N steps whose loss is NaN/inf instead of stopping")
     g.add_argument("--aug_recipe", type=str, default=None, choices=["released", "small"],
@@ -160,137 +173,3 @@ def base_parser(prog: str = "semilearn train", add_help: bool = True) -> argpars
     add_usb_arguments(p)
     add_plugin_arguments(p)
     return p
-
-
-def load_yaml(path: str) -> dict:
-    import yaml
-
-    if not os.path.isfile(path):
-        raise UserError(f"config file '{path}' does not exist; expected a YAML file in USB's format")
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = yaml.safe_load(f)
-    except yaml.YAMLError as exc:
-        line = getattr(getattr(exc, "problem_mark", None), "line", None)
-        where = f" at line {line + 1}" if line is not None else ""
-        raise UserError(f"config file '{path}' is not valid YAML{where}; expected 'key: value' lines")
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise UserError(f"config file '{path}' holds a {type(data).__name__}; expected a mapping of key: value")
-    return {str(k).replace("-", "_"): v for k, v in data.items()}
-
-
-def _coerce(key: str, value, action: argparse.Action, path: str):
-    """A config value checked against the flag's type; UserError naming the key otherwise."""
-    kind = action.type
-    if value is None or kind is None:
-        return value
-    name = getattr(kind, "__name__", str(kind))
-    ok = True
-    if kind in (flag_bool, str2bool):
-        if isinstance(value, bool):
-            return value
-        try:
-            return flag_bool(str(value)) if isinstance(value, str) else None
-        except argparse.ArgumentTypeError:
-            ok = False
-        ok = False
-    elif kind is int:
-        ok = isinstance(value, int) and not isinstance(value, bool)
-    elif kind is float:
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        value = float(value) if ok else value
-    elif kind is str:
-        ok = isinstance(value, (str, int, float)) and not isinstance(value, bool)
-        value = str(value) if ok else value
-    else:
-        try:
-            return kind(value)
-        except Exception:
-            ok = False
-    if not ok:
-        raise UserError(f"config file '{path}': key '{key}' has value {value!r} ({type(value).__name__}); "
-                        f"expected {name}")
-    if action.choices is not None and value not in action.choices:
-        raise UserError(f"config file '{path}': key '{key}' is {value!r}; expected one of {list(action.choices)}")
-    return value
-
-
-def algorithm_arguments(algorithm: str) -> list:
-    """The ``SSL_Argument`` list of a registered algorithm (UserError if unknown)."""
-    from ..algorithms import algorithm_class
-
-    return list(algorithm_class(algorithm).get_argument())
-
-
-def parse_train_args(argv: Optional[Sequence[str]] = None, prog: str = "semilearn train",
-                     trusted: Optional[dict] = None) -> argparse.Namespace:
-    """Parse ``semilearn train`` arguments with USB's precedence fixed: CLI > config > defaults.
-
-    ``trusted`` are config values from a checkpoint the command wrote (keys it
-    does not know are dropped rather than refused)."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    pre_args, _ = base_parser(prog, add_help=False).parse_known_args(argv)
-    config = load_yaml(pre_args.c) if pre_args.c else {}
-    config.update(trusted or {})
-    given_alg = next((a for a in argv if a.startswith(("--algorithm", "-alg"))), None)
-    algorithm = pre_args.algorithm if given_alg else config.get("algorithm", pre_args.algorithm)
-
-    parser = base_parser(prog)
-    group = parser.add_argument_group(f"{algorithm} arguments")
-    for arg in algorithm_arguments(algorithm):
-        kind = flag_bool if arg.type in (str2bool, bool) else arg.type
-        group.add_argument(arg.name, type=kind, default=arg.default, help=arg.help)
-    actions = {a.dest: a for a in parser._actions}
-    if trusted:
-        config = {k: v for k, v in config.items() if k in actions}
-    if config:
-        unknown = [k for k in config if k not in actions]
-        if unknown:
-            raise UserError(f"config file '{pre_args.c}': unknown key '{unknown[0]}'; expected one of the "
-                            f"flags of 'semilearn train --algorithm {algorithm} --help'")
-        parser.set_defaults(**{k: _coerce(k, v, actions[k], pre_args.c) for k, v in config.items()})
-    args = parser.parse_args(argv)
-    args.algorithm = algorithm
-    return finalize_args(args)
-
-
-def require_positive(args: argparse.Namespace, names: Sequence[str], kind: str = "integer") -> None:
-    """UserError naming the first of ``names`` whose value is not above zero."""
-    for name in names:
-        if getattr(args, name) <= 0:
-            raise UserError(f"--{name} is {getattr(args, name)}; expected a positive {kind}")
-
-
-def finalize_args(args: argparse.Namespace) -> argparse.Namespace:
-    """Fill what depends on other values, and reject values no run can use."""
-    from ..data import get_dataset_spec
-
-    spec = get_dataset_spec(args.dataset)
-    if spec is not None:
-        num_classes = spec.classes_for(args)
-        if args.num_classes not in (None, num_classes):
-            raise UserError(f"--num_classes {args.num_classes} does not match dataset '{args.dataset}', "
-                            f"which has {num_classes} classes")
-        args.num_classes = num_classes
-        args.num_labels = spec.labels_for(args) if args.num_labels is None else args.num_labels
-        args.img_size = args.img_size or spec.img_size
-    else:
-        args.num_classes = args.num_classes or 10
-        args.num_labels = 400 if args.num_labels is None else args.num_labels
-        args.img_size = args.img_size or 32
-    if args.num_labels == -1 and spec is None:
-        raise UserError(f"--num_labels -1 (every image labeled) works with the plug-in's datasets, not "
-                        f"semilearn's '{args.dataset}'; expected a positive number")
-    if args.num_labels == 0 or args.num_labels < -1:
-        raise UserError(f"--num_labels is {args.num_labels}; expected a positive integer (or -1: all labeled)")
-    require_positive(args, ("batch_size", "uratio", "num_train_iter", "epoch", "eval_batch_size",
-                            "num_eval_iter", "num_log_iter"))
-    require_positive(args, ("lr",), "number")
-    if args.num_train_iter % args.epoch:
-        raise UserError(f"--num_train_iter {args.num_train_iter} is not divisible by --epoch {args.epoch}; "
-                        f"expected a multiple of it")
-    if args.save_name is None:
-        args.save_name = f"{args.algorithm}_{args.dataset}_{args.num_labels}_{args.seed}"
-    return args

@@ -1,0 +1,1 @@
+"""Test-only helpers (reference implementations); importable as ``helpers`` from tests/ and benchmarks/."""
