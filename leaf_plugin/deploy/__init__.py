@@ -1,0 +1,15 @@
+"""Using a trained model outside training: faces in photos and videos, and export.
+
+- :mod:`.boxes`: face boxes, IoU, greedy matching;
+- :mod:`.detect`: face detectors whose weights ship inside installed packages;
+- :mod:`.crops`: square crops with a margin around a detected face;
+- :mod:`.media`: which inputs are images and which are videos, and reading them;
+- :mod:`.faces`: detect, crop and classify the faces of one picture;
+- :mod:`.annotate`: draw boxes and the top class on a picture;
+- :mod:`.timeline`: faces of a video over time (tracks, ``timeline.csv``, ``timeline.png``);
+- :mod:`.pipeline`: ``semilearn predict --detect_faces`` over many inputs;
+- :mod:`.export`: ONNX / TorchScript files and the JSON that describes them;
+- :mod:`.exported`: predictors that run those files (onnxruntime, TorchScript).
+
+Nothing here imports :mod:`leaf_plugin.cli`.
+"""

@@ -1,0 +1,69 @@
+"""Detect, crop and classify the faces of one picture."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import List, Sequence, Tuple
+
+import numpy as np
+import torch
+
+from .boxes import Box
+from .crops import DEFAULT_MARGIN, face_crop, too_small
+from .detect import DEFAULT_DETECTOR, MIN_FACE, detect_faces
+from .media import MediaError
+
+
+@dataclass
+class Face:
+    """One classified face: its box in the picture's pixels and the class probabilities."""
+
+    box: Box
+    probs: np.ndarray  # [C] float64, sums to 1
+
+
+def model_input_side(predictor) -> int:
+    """The side of the square the model reads (exported predictors carry it; runs have ``img_size``)."""
+    side = getattr(predictor, "input_size", None) or getattr(getattr(predictor, "args", None), "img_size", None)
+    return int(side or 32)
+
+
+def classify_crops(predictor, crops: Sequence[np.ndarray], batch_size: int = 64) -> np.ndarray:
+    """``[N, C]`` probabilities of RGB face crops, through the predictor's own test-time transform."""
+    from PIL import Image
+
+    out = []
+    for i in range(0, len(crops), batch_size):
+        batch = torch.stack([predictor.transform(Image.fromarray(c)) for c in crops[i:i + batch_size]])
+        out.append(predictor.probabilities(batch).double().numpy())
+    return np.concatenate(out) if out else np.zeros((0, len(predictor.class_names)))
+
+
+def faces_in(picture: np.ndarray, predictor, detector: str = DEFAULT_DETECTOR, margin: float = DEFAULT_MARGIN,
+             min_face: int = MIN_FACE, batch_size: int = 64) -> Tuple[List[Face], List[Box]]:
+    """(classified faces, faces too small for the model) of an RGB picture, in reading order.
+    Raises :class:`MediaError` for a picture smaller than ``min_face``."""
+    h, w = picture.shape[:2]
+    if min(h, w) < min_face:
+        raise MediaError(f"picture is {w}x{h} px; expected at least {min_face} px on each side to find faces in "
+                         f"(--min_face)")
+    side = model_input_side(predictor)
+    boxes = detect_faces(picture, detector, min_face)
+    small = [b for b in boxes if too_small(b, side, margin)]
+    kept = [b for b in boxes if not too_small(b, side, margin)]
+    probs = classify_crops(predictor, [face_crop(picture, b, margin) for b in kept], batch_size)
+    return [Face(b, p) for b, p in zip(kept, probs)], small
+
+
+def face_record(index: int, face: Face, names: Sequence[str], top: int) -> dict:
+    """The JSON object of one face: box, prediction, top classes and all probabilities."""
+    order = np.argsort(-face.probs, kind="stable")[:top]
+    return {"face": index, "box": face.box.as_dict(), "prediction": names[order[0]], "index": int(order[0]),
+            "top": [{"class": names[i], "index": int(i), "prob": float(face.probs[i])} for i in order],
+            "probs": {n: float(p) for n, p in zip(names, face.probs)}}
+
+
+def face_text(index: int, face: Face, names: Sequence[str], top: int) -> str:
+    order = np.argsort(-face.probs, kind="stable")[:top]
+    b = face.box
+    return (f"face {index} at x={b.x} y={b.y} w={b.w} h={b.h}: "
+            + ", ".join(f"{names[i]} ({face.probs[i]:.3f})" for i in order))

@@ -1,0 +1,135 @@
+"""``semilearn export``: ONNX and TorchScript files whose logits match the PyTorch network on real
+FER2013 faces, for a plain host and a LEAF-wrapped net; ``predict --model`` runs them."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import FER_NPZ, TINY, run_cli
+
+PARITY = 1e-4  # fp32
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """2-iteration fixmatch and leaf_fixmatch runs on digits (16 px): their best checkpoints."""
+    folder = tmp_path_factory.mktemp("export_runs")
+    out = {}
+    for name, algorithm in (("plain", "fixmatch"), ("leaf", "leaf_fixmatch")):
+        rc, _, _ = run_cli(["train", *TINY, "--algorithm", algorithm, "--num_train_iter", "2", "--num_eval_iter", "2",
+                            "--save_dir", folder, "--save_name", name])
+        assert rc == 0
+        out[name] = folder / name / "model_best.pth"
+    return out
+
+
+@pytest.fixture(scope="module")
+def faces(tmp_path_factory):
+    """Twelve FER2013 validation faces (blank ones skipped) as PNG files."""
+    if not FER_NPZ.is_file():
+        pytest.skip(f"shared FER2013 faces not found at {FER_NPZ}")
+    from PIL import Image
+
+    folder = tmp_path_factory.mktemp("export_faces")
+    with np.load(FER_NPZ) as data:
+        x = data["x_val"]
+    keep = np.flatnonzero(x.reshape(len(x), -1).std(axis=1) > 20)
+    for i, idx in enumerate(np.random.default_rng(0).choice(keep, 12, replace=False)):
+        Image.fromarray(x[idx]).save(folder / f"face{i:02d}.png")
+    return folder
+
+
+def batch_of(folder, transform):
+    from PIL import Image
+
+    return torch.stack([transform(Image.open(p).convert("RGB")) for p in sorted(folder.glob("*.png"))])
+
+
+@pytest.mark.parametrize("kind", ["plain", "leaf"])
+@pytest.mark.parametrize("fmt,suffix", [("onnx", ".onnx"), ("torchscript", ".pt")])
+def test_exported_logits_match_pytorch_on_fer_faces(runs, faces, kind, fmt, suffix, tmp_path, capsys):
+    from leaf_plugin.deploy.export import LogitsOnly
+    from leaf_plugin.deploy.exported import load_exported
+    from leaf_plugin.layers import LeafNet
+    from leaf_plugin.runs import load_predictor
+
+    out = tmp_path / f"model{suffix}"
+    rc, stdout, err = run_cli(["export", "--load_path", runs[kind], "--format", fmt, "--out", out], capsys)
+    assert rc == 0, err
+    assert stdout.startswith(f"wrote {out} and {out}.json")
+    predictor = load_predictor(str(runs[kind]), "cpu")
+    model = predictor.model
+    assert isinstance(model, LeafNet) == (kind == "leaf")
+    if kind == "leaf":
+        assert model.semantic is not None and model.instance is not None  # both levels exported
+    exported = load_exported(str(out), "cpu")
+    batch = batch_of(faces, predictor.transform)
+    assert torch.equal(batch, batch_of(faces, exported.transform))  # the JSON reproduces the transform
+    with torch.no_grad():
+        want = LogitsOnly(model)(batch)
+    gap = float((exported.logits(batch) - want).abs().max())
+    print(f"{kind} {fmt}: max abs logit difference {gap:.3g}")
+    assert gap <= PARITY
+
+    meta = json.loads((tmp_path / f"model{suffix}.json").read_text())
+    assert meta["class_names"] == predictor.class_names and meta["input"]["size"] == [16, 16]
+    assert meta["input"]["channels"] == 3 and len(meta["input"]["mean"]) == 3 and meta["format"] == fmt
+    assert meta["checkpoint"] == str(runs[kind].resolve()) and meta["leaf"] == (kind == "leaf")
+
+
+def test_predict_with_the_exported_model_matches_the_checkpoint(runs, faces, tmp_path, capsys):
+    out = tmp_path / "fixed.onnx"
+    rc, _, err = run_cli(["export", "--load_path", runs["leaf"], "--out", out, "--dynamic_batch", "false"], capsys)
+    assert rc == 0, err
+    import onnx
+
+    dims = onnx.load(str(out)).graph.input[0].type.tensor_type.shape.dim
+    assert [d.dim_value for d in dims] == [1, 3, 16, 16]
+    rows = {}
+    for flag, path in (("--model", out), ("--load_path", runs["leaf"])):
+        rc, stdout, err = run_cli(["predict", flag, path, "--json", faces, "--device", "cpu", "--progress", "false"],
+                                  capsys)
+        assert rc == 0, err
+        rows[flag] = [json.loads(line) for line in stdout.strip().splitlines()]
+    assert [r["path"] for r in rows["--model"]] == [r["path"] for r in rows["--load_path"]]
+    for a, b in zip(rows["--model"], rows["--load_path"]):
+        assert max(abs(a["probs"][k] - b["probs"][k]) for k in a["probs"]) < 1e-5
+
+
+def test_bad_checkpoints_and_models_are_one_line_errors(runs, tmp_path, capsys):
+    other = tmp_path / "other.pth"
+    torch.save({"weights": torch.zeros(3)}, other)
+    rc, _, err = run_cli(["export", "--load_path", other, "--out", tmp_path / "x.onnx"], capsys)
+    assert rc == 2 and len(err.strip().splitlines()) == 1 and "other.pth" in err, err
+    assert not (tmp_path / "x.onnx").exists()
+
+    (tmp_path / "lonely.onnx").write_bytes(b"not onnx")
+    rc, _, err = run_cli(["predict", "--model", tmp_path / "lonely.onnx", tmp_path], capsys)
+    assert rc == 2 and len(err.strip().splitlines()) == 1 and "lonely.onnx.json" in err, err
+    rc, _, err = run_cli(["predict", tmp_path], capsys)
+    assert rc == 2 and "--load_path" in err and "--model" in err
+
+
+class SvdNet(torch.nn.Module):
+    """Logits through an SVD, which ONNX opset 17 cannot express."""
+
+    def forward(self, x):
+        return {"logits": torch.linalg.svd(x.flatten(1)[:, :40].reshape(-1, 10, 4))[1]}
+
+
+def test_a_net_that_cannot_be_exported_names_why(runs, tmp_path, capsys, monkeypatch):
+    import leaf_plugin.cli.export_cmd as export_cmd
+    from leaf_plugin.runs import load_predictor
+
+    def with_svd(*args, **kwargs):
+        predictor = load_predictor(*args, **kwargs)
+        predictor.model = SvdNet()
+        return predictor
+
+    monkeypatch.setattr(export_cmd, "load_predictor", with_svd)
+    rc, _, err = run_cli(["export", "--load_path", runs["plain"], "--out", tmp_path / "svd.onnx"], capsys)
+    assert rc == 2 and len(err.strip().splitlines()) == 1, err
+    assert "cannot be exported to onnx" in err and "linalg_svd" in err
