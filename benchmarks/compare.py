@@ -38,7 +38,10 @@ REPO = HERE.parent
 HOSTS = ("fixmatch", "flexmatch", "freematch")
 DEFAULT_GRID = [*HOSTS, *(f"leaf_{h}" for h in HOSTS), "leaf", "supervised", "fullysupervised"]
 FIELDS = ["algorithm", "seed", "labels", "iterations", "top1", "balanced_acc", "wall_time_s", "git_commit",
-          "settings", "run_dir"]
+          "settings", "run_dir", "top1_tail", "balanced_tail"]
+REFERENCES = ("supervised", "fullysupervised", "leaf")  # run at --reference_seeds; the host pairs at --seeds
+DIAGNOSTICS = ("train/pl_mask_ratio", "train/pl_accuracy", "train/pl_all_accuracy", "train/leaf_pos_hit",
+               "train/leaf_pos_size_rejected")
 LATE_ITERS = 500  # the mask ratio and positive-set size are averaged over this many last iterations
 
 # the CPU-scale FER2013 protocol (see benchmarks/RESULTS.md): the usb_configs/*_fer2013_175_0.yaml CPU configs
@@ -90,10 +93,12 @@ def read_rows(path: Path) -> List[dict]:
 
 
 def append_row(path: Path, row: dict) -> None:
+    """Append ``row`` under the CSV's own header (a CSV begun by an older compare.py keeps its columns)."""
     new = not path.exists()
     path.parent.mkdir(parents=True, exist_ok=True)
+    header = FIELDS if new else next(csv.reader(open(path, newline="")), FIELDS)
     with open(path, "a", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=FIELDS)
+        writer = csv.DictWriter(f, fieldnames=header, extrasaction="ignore")
         if new:
             writer.writeheader()
         writer.writerow(row)
@@ -125,8 +130,18 @@ def run_summary(run_dir: Path, late: int = LATE_ITERS) -> Optional[dict]:
                 return statistics.mean(values)
         return None
 
-    return {"eval": [[r["it"], r["eval/top-1-acc"]] for r in history if "eval/top-1-acc" in r],
-            "mask_ratio": late_mean(MASK_KEYS), "pos_size": late_mean(["train/leaf_pos_size"])}
+    summary = {"eval": [[r["it"], r["eval/top-1-acc"]] for r in history if "eval/top-1-acc" in r],
+               "mask_ratio": late_mean(MASK_KEYS), "pos_size": late_mean(["train/leaf_pos_size"])}
+    # the pseudo-label diagnostics, when the run logged them: curves of quantity and quality
+    for key in DIAGNOSTICS:
+        points = [[r["it"], r[key]] for r in history if key in r]
+        if points:
+            summary.setdefault("diagnostics", {})[key.split("/")[-1]] = points
+    for mode in ("live", "ema", "recompute"):  # --ema_bn_compare
+        points = [[r["it"], r[f"eval_bn_{mode}/top-1-acc"]] for r in history if f"eval_bn_{mode}/top-1-acc" in r]
+        if points:
+            summary.setdefault("eval_bn", {})[mode] = points
+    return summary
 
 
 def curves_path(opts) -> Path:
@@ -158,6 +173,11 @@ def keep_curve(path: Path, row: dict, curves: Dict[tuple, dict]) -> None:
     curves[cell_key(entry)] = entry
 
 
+def seeds_for(opts, algorithm: str) -> List[int]:
+    """The seeds ``algorithm`` runs at: the references' own, the host pairs' --seeds."""
+    return list(opts.reference_seeds if algorithm in REFERENCES else opts.seeds)
+
+
 def cell_argv(opts, algorithm: str, seed: int) -> List[str]:
     argv = list(PROTOCOLS[opts.protocol]) + RECIPES[opts.protocol].get(algorithm, [])
     argv += ["--num_train_iter", str(opts.num_train_iter), "--num_eval_iter", str(opts.num_eval_iter),
@@ -184,6 +204,8 @@ def run_cell(opts, algorithm: str, seed: int, settings: str) -> dict:
     result = json.loads((Path(opts.runs_dir) / run_name / "results.json").read_text())
     return {"algorithm": algorithm, "seed": seed, "labels": result["num_labels"], "iterations": result["iterations"],
             "top1": f"{result['top1']:.6f}", "balanced_acc": f"{result['balanced_acc']:.6f}",
+            "top1_tail": f"{result.get('top1_tail', float('nan')):.6f}",
+            "balanced_tail": f"{result.get('balanced_tail', float('nan')):.6f}",
             "wall_time_s": f"{time.time() - started:.1f}", "git_commit": git_commit(), "settings": settings,
             "run_dir": str(Path(opts.runs_dir) / run_name)}
 
@@ -195,33 +217,68 @@ def mean_std(values: List[float]) -> str:
     return f"{100 * statistics.mean(values):.2f} +- {100 * std:.2f}"
 
 
+def has_tail(row: dict) -> bool:
+    value = row.get("top1_tail")
+    return bool(value) and value == value and value.lower() != "nan"
+
+
+def t_interval(values: List[float], level: float = 0.90) -> tuple:
+    """The two-sided ``level`` t interval of the mean of ``values`` (nan, nan for one value)."""
+    from scipy.stats import t
+
+    n = len(values)
+    if n < 2:
+        return float("nan"), float("nan")
+    half = t.ppf(0.5 + level / 2, n - 1) * statistics.stdev(values) / n ** 0.5
+    mean = statistics.mean(values)
+    return mean - half, mean + half
+
+
 def summarise(rows: List[dict], algorithms: List[str]) -> str:
-    """The markdown tables: per algorithm, and the paired leaf_host - host differences."""
+    """The markdown tables: per algorithm, and the paired leaf_host - host differences with a
+    90 % t interval over seeds.  When every row has a tail score (the mean top-1 of the last
+    evaluations) it is the headline, the final top-1 beside it; older rows show the final only."""
     by: Dict[str, Dict[int, dict]] = {}
     for r in rows:
         by.setdefault(r["algorithm"], {})[int(r["seed"])] = r
-    lines = ["| algorithm | seeds | top-1 (%) | balanced acc (%) | wall time per run (s) |",
-             "|---|---|---|---|---|"]
+    tail = bool(rows) and all(has_tail(r) for r in rows)
+    score = "top1_tail" if tail else "top1"
+    if tail:
+        lines = ["| algorithm | seeds | top-1, tail (%) | top-1, final (%) | balanced acc, tail (%) | "
+                 "wall time per run (s) |", "|---|---|---|---|---|---|"]
+    else:
+        lines = ["| algorithm | seeds | top-1 (%) | balanced acc (%) | wall time per run (s) |",
+                 "|---|---|---|---|---|"]
     for alg in algorithms:
         cells = by.get(alg, {})
         if not cells:
             continue
         top1 = [float(c["top1"]) for c in cells.values()]
-        bal = [float(c["balanced_acc"]) for c in cells.values()]
         wall = statistics.mean(float(c["wall_time_s"]) for c in cells.values())
-        lines.append(f"| {alg} | {','.join(map(str, sorted(cells)))} | {mean_std(top1)} | {mean_std(bal)} | "
-                     f"{wall:.0f} |")
+        seeds = ",".join(map(str, sorted(cells)))
+        if tail:
+            tails = [float(c["top1_tail"]) for c in cells.values()]
+            bal = [float(c["balanced_tail"]) for c in cells.values()]
+            lines.append(f"| {alg} | {seeds} | {mean_std(tails)} | {mean_std(top1)} | {mean_std(bal)} | {wall:.0f} |")
+        else:
+            bal = [float(c["balanced_acc"]) for c in cells.values()]
+            lines.append(f"| {alg} | {seeds} | {mean_std(top1)} | {mean_std(bal)} | {wall:.0f} |")
     paired = []
     for host in HOSTS:
         leaf, base = by.get(f"leaf_{host}", {}), by.get(host, {})
         seeds = sorted(set(leaf) & set(base))
         if not seeds:
             continue
-        diffs = [100 * (float(leaf[s]["top1"]) - float(base[s]["top1"])) for s in seeds]
+        diffs = [100 * (float(leaf[s][score]) - float(base[s][score])) for s in seeds]
         per_seed = ", ".join(f"{s}: {d:+.2f}" for s, d in zip(seeds, diffs))
-        paired.append(f"| leaf_{host} - {host} | {per_seed} | {statistics.mean(diffs):+.2f} | {min(diffs):+.2f} |")
+        low, high = t_interval(diffs)
+        interval = "-" if low != low else f"[{low:+.2f}, {high:+.2f}]"
+        paired.append(f"| leaf_{host} - {host} | {per_seed} | {statistics.mean(diffs):+.2f} | {min(diffs):+.2f} | "
+                      f"{interval} |")
     if paired:
-        lines += ["", "| paired top-1 difference (points) | per seed | mean | min |", "|---|---|---|---|", *paired]
+        what = "tail top-1" if tail else "top-1"
+        lines += ["", f"| paired {what} difference (points) | per seed | mean | min | 90 % interval of the mean |",
+                  "|---|---|---|---|---|", *paired]
     return "\n".join(lines)
 
 
@@ -293,7 +350,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", required=True, help="results/<name>.csv")
     p.add_argument("--protocol", choices=sorted(PROTOCOLS), default="fer2013")
     p.add_argument("--algorithms", nargs="+", default=DEFAULT_GRID)
-    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4], help="seeds of the host pairs")
+    p.add_argument("--reference_seeds", nargs="+", type=int, default=[0, 1, 2],
+                   help=f"seeds of the references ({', '.join(REFERENCES)})")
     p.add_argument("--num_train_iter", type=int, default=2000)
     p.add_argument("--num_eval_iter", type=int, default=500)
     p.add_argument("--num_log_iter", type=int, default=50)
@@ -315,8 +374,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     curves = read_curves(curves_path(opts))
     failures = []
     if not opts.table_only:
-        for seed in opts.seeds:
+        for seed in sorted(set(opts.seeds) | set(opts.reference_seeds)):
             for alg in opts.algorithms:
+                if seed not in seeds_for(opts, alg):
+                    continue
                 settings = cell_settings(opts, alg, seed)
                 done = {(r["algorithm"], int(r["seed"]), r["settings"]) for r in read_rows(csv_path)}
                 if (alg, seed, settings) in done:  # read before each cell: another grid may share the CSV
@@ -333,9 +394,9 @@ def main(argv: Optional[List[str]] = None) -> int:
                 keep_curve(curves_path(opts), row, curves)
                 print(f"[done] {alg} seed {seed}: top-1 {100 * float(row['top1']):.2f} %, balanced "
                       f"{100 * float(row['balanced_acc']):.2f} %, {row['wall_time_s']} s", flush=True)
-    wanted = {cell_settings(opts, a, s) for a in opts.algorithms for s in opts.seeds}
+    wanted = {cell_settings(opts, a, s) for a in opts.algorithms for s in seeds_for(opts, a)}
     rows = [r for r in read_rows(csv_path) if r["settings"] in wanted and r["algorithm"] in opts.algorithms
-            and int(r["seed"]) in opts.seeds]
+            and int(r["seed"]) in seeds_for(opts, r["algorithm"])]
     for row in rows:  # cells run by an older compare.py: their curves, while their run folders exist
         keep_curve(curves_path(opts), row, curves)
     print()

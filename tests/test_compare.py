@@ -151,3 +151,40 @@ def test_settings_key_does_not_depend_on_where_the_checkout_is():
     compare.REPO = compare.Path("/elsewhere/leaf-plugin")
     moved = [a.replace(str(REPO.parent), "/elsewhere") for a in argv]
     assert moved != argv and compare.settings_key(moved) == key
+
+
+def test_tail_headline_and_paired_interval_by_hand():
+    compare = load_compare()
+    rows = []
+    for seed, (host, leaf) in enumerate([(0.40, 0.43), (0.42, 0.43), (0.41, 0.45)]):
+        rows.append({"algorithm": "fixmatch", "seed": seed, "top1": "0.30", "balanced_acc": "0.3",
+                     "top1_tail": str(host), "balanced_tail": "0.20", "wall_time_s": "10"})
+        rows.append({"algorithm": "leaf_fixmatch", "seed": seed, "top1": "0.31", "balanced_acc": "0.3",
+                     "top1_tail": str(leaf), "balanced_tail": "0.25", "wall_time_s": "20"})
+    table = compare.summarise(rows, ["fixmatch", "leaf_fixmatch"])
+    std = 100 * statistics.stdev([0.40, 0.42, 0.41])
+    assert f"| fixmatch | 0,1,2 | 41.00 +- {std:.2f} | 30.00 +- 0.00 | 20.00 +- 0.00 | 10 |" in table
+    # differences +3, +1, +4: mean 2.667, sd 1.528, t(0.95, 2) = 2.919986 -> half width 2.575
+    half = 2.919986 * statistics.stdev([3.0, 1.0, 4.0]) / 3 ** 0.5
+    mean = 8 / 3
+    assert (f"| leaf_fixmatch - fixmatch | 0: +3.00, 1: +1.00, 2: +4.00 | +2.67 | +1.00 | "
+            f"[{mean - half:+.2f}, {mean + half:+.2f}] |") in table
+    assert "paired tail top-1 difference" in table
+    rows[0]["top1_tail"] = ""  # one row without a tail score (an older cell): final scores for all
+    assert "paired top-1 difference" in compare.summarise(rows, ["fixmatch", "leaf_fixmatch"])
+
+
+def test_references_run_at_their_own_seeds():
+    compare = load_compare()
+    opts = compare.build_parser().parse_args(["--name", "x"])
+    assert compare.seeds_for(opts, "fixmatch") == [0, 1, 2, 3, 4]
+    assert compare.seeds_for(opts, "fullysupervised") == [0, 1, 2]
+
+
+def test_a_csv_begun_with_older_columns_keeps_them(tmp_path):
+    compare = load_compare()
+    path = tmp_path / "old.csv"
+    path.write_text(",".join(compare.FIELDS[:10]) + "\n")
+    row = {k: "1" for k in compare.FIELDS}
+    compare.append_row(path, row)
+    assert path.read_text().splitlines()[1] == ",".join(["1"] * 10)
