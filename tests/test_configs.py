@@ -52,7 +52,9 @@ def test_config_parses_and_names_registered_things(path):
         assert (args.net, args.img_size, args.aug_recipe, args.device) == ("leaf_cnn4", 48, "small", "cpu")
         assert (args.batch_size, args.uratio, args.eval_batch_size) == (16, 2, 256)
         assert args.num_workers <= 1 and args.data_dir == "../shared/data/fer2013/fer2013_dev.npz"
-        assert 4 <= args.num_train_iter // args.num_eval_iter <= 6  # about five evaluations
+        # long enough to converge, evaluated densely in the last fifth, EMA model with its own BN statistics
+        assert args.num_train_iter == 6000 and 4 * args.num_eval_iter_tail < args.num_train_iter // 5  # 5 tail evaluations
+        assert args.ema_bn == "ema" and (args.amp, args.channels_last, args.compile) == (True, True, True)
     else:  # paper scale
         assert (args.net, args.img_size, args.aug_recipe) == ("resnet18", 224, "released")
         assert (args.num_train_iter, args.epoch, args.batch_size, args.uratio) == (32000, 20, 16, 1)
