@@ -33,9 +33,12 @@ def test_compare_grid_csv_table_and_resume(tmp_path, capsys):
     for r in rows:
         assert r["seed"] == "0" and r["labels"] == "40" and r["iterations"] == "4"
         assert 0 <= float(r["top1"]) <= 1 and 0 <= float(r["balanced_acc"]) <= 1 and r["git_commit"]
-        assert f"| {r['algorithm']} | 0 | {100 * float(r['top1']):.2f} +- 0.00 |" in out
-    diff = 100 * (float(rows[1]["top1"]) - float(rows[0]["top1"]))
-    assert f"| leaf_fixmatch - fixmatch | 0: {diff:+.2f} | {diff:+.2f} | {diff:+.2f} |" in out
+        # the headline is the tail score (mean of the last evaluations), the final score beside it
+        assert 0 <= float(r["top1_tail"]) <= 1
+        assert f"| {r['algorithm']} | 0 | {100 * float(r['top1_tail']):.2f} +- 0.00 | " \
+               f"{100 * float(r['top1']):.2f} +- 0.00 |" in out
+    diff = 100 * (float(rows[1]["top1_tail"]) - float(rows[0]["top1_tail"]))
+    assert f"| leaf_fixmatch - fixmatch | 0: {diff:+.2f} | {diff:+.2f} | {diff:+.2f} | - |" in out
     for png in ("ci_bars.png", "ci_curves.png"):
         assert (tmp_path / "results" / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # each cell's curve is kept beside the CSV, with the settings of its row, and printed
