@@ -89,19 +89,24 @@ def time_interleaved(steppers, repeats: int, warmup: int):
     return [statistics.median(t) for t in times]
 
 
-def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_build_arguments(p: argparse.ArgumentParser) -> None:
+    """The flags :func:`build` reads (shared with profile_step.py), and --warmup / --threads."""
     p.add_argument("--device", default="cpu")
     p.add_argument("--net", default="leaf_cnn4")
     p.add_argument("--img_size", type=int, default=32)
     p.add_argument("--batch_size", type=int, default=16)
-    p.add_argument("--uratio", type=int, nargs="+", default=[7, 2])
-    p.add_argument("--hosts", nargs="+", default=["fixmatch", "flexmatch", "freematch"])
-    p.add_argument("--repeats", type=int, default=10)
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--amp", action="store_true")
     p.add_argument("--channels_last", action="store_true")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_build_arguments(p)
+    p.add_argument("--uratio", type=int, nargs="+", default=[7, 2])
+    p.add_argument("--hosts", nargs="+", default=["fixmatch", "flexmatch", "freematch"])
+    p.add_argument("--repeats", type=int, default=10)
     p.add_argument("--variants", nargs="+", default=list(VARIANTS),
                    help=f"runtime variants of the second table, of {', '.join(VARIANTS)}; none: no table")
     p.add_argument("--variant_host", default="fixmatch")

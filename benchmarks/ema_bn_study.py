@@ -29,7 +29,7 @@ def main(argv=None) -> int:
     opts = p.parse_args(argv)
     entries = [json.loads(line) for line in opts.curves.read_text().splitlines() if line.strip()]
     entries = [e for e in entries if "eval_bn" in e]
-    print(f"| algorithm | seed | " + " | ".join(f"{m}: tail top-1 (%), dips" for m in MODES) + " |")
+    print("| algorithm | seed | " + " | ".join(f"{m}: tail top-1 (%), dips" for m in MODES) + " |")
     print("|---|---|" + "---|" * len(MODES))
     by_alg = {}
     for e in sorted(entries, key=lambda e: (e["algorithm"], e["seed"])):

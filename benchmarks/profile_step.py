@@ -20,7 +20,7 @@ import torch
 from torch.profiler import ProfilerActivity, profile, record_function
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_step import build, stepper  # noqa: E402
+from bench_step import add_build_arguments, build, stepper  # noqa: E402
 
 
 def profile_steps(alg, steps: int, warmup: int, cuda: bool):
@@ -44,20 +44,13 @@ def profile_steps(alg, steps: int, warmup: int, cuda: bool):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--net", default="leaf_cnn4")
-    p.add_argument("--img_size", type=int, default=32)
-    p.add_argument("--batch_size", type=int, default=16)
+    add_build_arguments(p)
     p.add_argument("--uratio", type=int, default=7)
     p.add_argument("--host", default="fixmatch")
     p.add_argument("--steps", type=int, default=10)
-    p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--top", type=int, default=25)
-    p.add_argument("--amp", action="store_true")
-    p.add_argument("--channels_last", action="store_true")
     p.add_argument("--leaf_view2_grad", default="true")
     p.add_argument("--sort", choices=["cpu", "cuda"], default="cpu")
-    p.add_argument("--threads", type=int, default=0)
     opts = p.parse_args(argv)
     if opts.threads:
         torch.set_num_threads(opts.threads)
