@@ -191,3 +191,27 @@ def test_a_csv_begun_with_older_columns_keeps_them(tmp_path):
     row = {k: "1" for k in compare.FIELDS}
     compare.append_row(path, row)
     assert path.read_text().splitlines()[1] == ",".join(["1"] * 10)
+
+
+def test_protocol_study_tables_by_hand(tmp_path, capsys):
+    spec = importlib.util.spec_from_file_location("protocol_study", REPO / "benchmarks" / "protocol_study.py")
+    study = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(study)
+    live = [[250 * i, a] for i, a in enumerate([0.30, 0.40, 0.36, 0.41, 0.42, 0.38, 0.43, 0.44], start=1)]
+    ema = [[it, a + 0.01] for it, a in [[250, 0.30], [500, 0.40], [750, 0.41], [1000, 0.41], [1250, 0.42],
+                                         [1500, 0.42], [1750, 0.43], [2000, 0.44]]]
+    entry = {"algorithm": "fixmatch", "seed": 0, "settings": "s", "eval": live,
+             "eval_bn": {"live": live, "ema": ema}, "diagnostics": {"pl_accuracy": [[1000, 0.5], [1600, 0.6],
+                                                                                      [2000, 0.7]]}}
+    path = tmp_path / "c.jsonl"
+    path.write_text(study.json.dumps(entry) + "\n")
+    assert study.dips([p for p in live]) == 2  # 0.40 -> 0.36 and 0.42 -> 0.38
+    assert study.main(["--curves", str(path)]) == 0
+    out = capsys.readouterr().out
+    tail_live = 100 * statistics.mean([0.41, 0.42, 0.38, 0.43, 0.44])
+    tail_ema = 100 * statistics.mean([0.42, 0.43, 0.43, 0.44, 0.45])
+    assert f"| fixmatch | 0 | {tail_live:.2f}, 2 | {tail_ema:.2f}, 0 | nan, 0 |" in out
+    # convergence under ema: the last 5 evaluations up to 1500 (3/4 of 2000) against the last 5
+    at_q = 100 * statistics.mean([0.41, 0.42, 0.42, 0.43, 0.43])
+    assert f"| fixmatch | 0 | {at_q:.2f} | {tail_ema:.2f} | {tail_ema - at_q:+.2f} |" in out
+    assert "| fixmatch | 0 | - | 0.650 | - | - | - |" in out  # pl_accuracy over iterations after 1500

@@ -1,9 +1,12 @@
-"""The ``--ema_bn`` comparison from runs trained with ``--ema_bn_compare true``: per run, the
-EMA model's test top-1 at every evaluation under each BN-statistics mode, its tail score (mean
-of the last 5 evaluations), and the dips (a fall of over 3 points from one evaluation to the
-next); then the mean over runs per algorithm.
+"""What chose the FER2013 protocol, from runs trained with ``--ema_bn_compare true``:
 
-    python benchmarks/ema_bn_study.py --curves benchmarks/results/protocol_study_curves.jsonl
+1. ``--ema_bn``: per run, the EMA model's tail score (mean of the last 5 evaluations) under each
+   BN-statistics mode and its dips (a fall of over 3 points from one evaluation to the next),
+   then the mean per algorithm;
+2. the length: the tail score three quarters of the way through training against at its end;
+3. the pseudo-label diagnostics over the last quarter (quantity, quality, LEAF's positive sets).
+
+    python benchmarks/protocol_study.py --curves benchmarks/results/protocol_study_curves.jsonl
 """
 from __future__ import annotations
 
@@ -67,6 +70,20 @@ def main(argv=None) -> int:
               f"{100 * (at_end - at_q):+.2f} |")
     for alg, c in changes.items():
         print(f"| {alg} | mean | | | {statistics.mean(c):+.2f} |")
+    print()
+    keys = ("pl_mask_ratio", "pl_accuracy", "pl_all_accuracy", "leaf_pos_hit", "leaf_pos_size_rejected")
+    print("| algorithm | seed | " + " | ".join(keys) + " |")
+    print("|---|---|" + "---|" * len(keys))
+    for e in sorted(entries, key=lambda e: (e["algorithm"], e["seed"])):
+        diag = e.get("diagnostics", {})
+        if not diag:
+            continue
+        end = max(it for it, _ in e["eval"])
+        cells = []
+        for key in keys:
+            late = [v for it, v in diag.get(key, []) if it > 0.75 * end]
+            cells.append(f"{statistics.mean(late):.3f}" if late else "-")
+        print(f"| {e['algorithm']} | {e['seed']} | " + " | ".join(cells) + " |")
     return 0
 
 
