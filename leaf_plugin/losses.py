@@ -29,7 +29,7 @@ def _sorted_desc(q: Tensor) -> Tensor:
     return q.detach().float().sort(dim=1, descending=True).values
 
 
-def positive_set_size(q: Tensor, tau: float = 0.9, max_pos: int = 3) -> Tensor:
+def positive_set_size(q: Tensor, tau: float = 0.9, max_pos: int = 3, min_pos: int = 1) -> Tensor:
     """Number ``n`` of positive classes per sample (``LongTensor[B]``).
 
     With ``q`` sorted descending and cumulative sums ``S_j = q(1) + ... + q(j)``:
@@ -40,12 +40,16 @@ def positive_set_size(q: Tensor, tau: float = 0.9, max_pos: int = 3) -> Tensor:
     ``n = 1 + #{j in 2..max_pos : S_j < tau}``. This is the method page's rule verbatim and
     gives its worked examples (C = 7): (.95,.02,.01,.01) -> 1, (.60,.25,.08,.04) -> 2,
     (.50,.20,.15,.10) -> 3, uniform -> 3. ``n`` never exceeds the number of classes C.
+    ``min_pos`` (not in the method; 1 leaves the rule as it is) raises every set to at least
+    that many classes.
     """
     if max_pos < 1:
         raise ValueError(f"max_pos must be >= 1, got {max_pos}")
+    if not 1 <= min_pos <= max_pos:
+        raise ValueError(f"min_pos must be in 1..max_pos ({max_pos}), got {min_pos}")
     cum = _sorted_desc(q).cumsum(dim=1)
     below = cum[:, 1:max_pos] < tau  # S_2 .. S_max_pos (fewer when C is small)
-    return (1 + below.sum(dim=1)).clamp(max=q.shape[1]).long()
+    return (1 + below.sum(dim=1)).clamp(min=min_pos).clamp(max=q.shape[1]).long()
 
 
 def ambiguous_weight(q: Tensor, n: Tensor, lam: float = 50.0) -> Tensor:
@@ -79,13 +83,14 @@ def _masked_logsumexp(x: Tensor, mask: Tensor) -> Tensor:
 
 
 def ambiguous_loss(
-    logits_s: Tensor, q: Tensor, tau: float = 0.9, max_pos: int = 3, lam: float = 50.0
+    logits_s: Tensor, q: Tensor, tau: float = 0.9, max_pos: int = 3, lam: float = 50.0, min_pos: int = 1
 ) -> Tuple[Tensor, Tensor, Tensor]:
     """Weighted pairwise positive-set loss on the strong view.
 
     Args:
         logits_s: strong-view logits ``[B, C]``.
         q: target distribution ``[B, C]`` (mean of the weak views' probabilities); detached.
+        tau, max_pos, min_pos: the positive set (:func:`positive_set_size`); lam: the weight's.
 
     Returns:
         ``(w * l [B], n [B], w [B])`` with
@@ -95,7 +100,7 @@ def ambiguous_loss(
     with _no_autocast(logits_s):
         s = logits_s.float()
         q = q.detach().float()
-        n = positive_set_size(q, tau, max_pos)
+        n = positive_set_size(q, tau, max_pos, min_pos)
         w = ambiguous_weight(q, n, lam)
         pos = positive_mask(q, n)
         has_neg = (~pos).any(dim=1)

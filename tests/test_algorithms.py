@@ -94,9 +94,10 @@ def test_freematch_state_is_the_hosts(tmp_path):
     assert not torch.equal(p_model, hook.p_model) and not torch.equal(time_p, hook.time_p)
 
 
-def test_host_sees_the_average_of_two_weak_views(tmp_path):
-    """The masking hook receives the mean of the two weak views' probabilities."""
-    alg = build("leaf_fixmatch", tmp_path)
+@pytest.mark.parametrize("host_view", ["mean", "own"])
+def test_host_sees_the_average_of_two_weak_views(tmp_path, host_view):
+    """The masking hook receives the mean of the two weak views' probabilities (``own``: its weak view's)."""
+    alg = build("leaf_fixmatch", tmp_path, "--leaf_host_view", host_view)
     seen = {}
     original = alg.call_hook
 
@@ -119,8 +120,42 @@ def test_host_sees_the_average_of_two_weak_views(tmp_path):
     n_u = batch["x_ulb_w"].shape[0]
     w1 = logits[n_lb:n_lb + n_u]
     w2 = logits[n_lb + 2 * n_u:]
-    expected = (torch.softmax(w1, -1) + torch.softmax(w2, -1)) / 2
+    expected = (torch.softmax(w1, -1) + torch.softmax(w2, -1)) / 2 if host_view == "mean" else torch.softmax(w1, -1)
     torch.testing.assert_close(seen["probs"], expected, atol=1e-4, rtol=1e-4)
+
+
+def test_unconfident_selects_by_the_averaged_views_not_the_hosts_mask(tmp_path):
+    alg = build("leaf_fixmatch", tmp_path, "--leaf_amb_on", "unconfident", "--leaf_confidence", "0.6")
+    q = torch.tensor([[0.9, 0.1], [0.55, 0.45], [0.6, 0.4], [0.2, 0.8]])
+    mask = torch.tensor([0.0, 1.0, 0.0, 1.0])  # the host's decisions play no part
+    selected = alg.leaf_selection(mask, q)
+    assert selected.tolist() == [False, True, False, False]
+    assert alg.leaf_weights(mask, selected).tolist() == [0.0, 1.0, 0.0, 0.0]
+    rejected = build("leaf_fixmatch", tmp_path / "r")
+    soft = torch.tensor([0.0, 0.25, 1.0, 0.5])
+    assert rejected.leaf_selection(soft, q).tolist() == [True, True, False, False]
+    assert rejected.leaf_weights(soft, rejected.leaf_selection(soft, q)).tolist() == [1.0, 0.75, 0.0, 0.5]
+    log = step(alg, first_batch(alg))
+    assert torch.isfinite(torch.tensor(log["train/total_loss"]))
+
+
+@pytest.mark.parametrize("flags,fragment", [
+    (("--leaf_learn_scale", "true"), "learn_scale"),
+    (("--leaf_expert_init", "rezero"), "rezero"),
+])
+def test_variant_trains_and_its_checkpoint_refuses_another_shape(tmp_path, flags, fragment):
+    alg = build("leaf_fixmatch", tmp_path, *flags)
+    before = {n: p.detach().clone() for n, p in alg.model.named_parameters() if n.endswith(("gain", "log_scale"))}
+    batch = first_batch(alg)
+    for _ in range(3):
+        log = step(alg, batch)
+    assert torch.isfinite(torch.tensor(log["train/total_loss"]))
+    assert before and all(not torch.equal(p, dict(alg.model.named_parameters())[n]) for n, p in before.items())
+    alg.save_model("variant.pth", str(tmp_path))
+    alg.load_model(str(tmp_path / "variant.pth"))  # the same shape loads
+    other = build("leaf_fixmatch", tmp_path / "plain")
+    with pytest.raises(leaf_plugin.errors.UserError, match=fragment):
+        other.load_model(str(tmp_path / "variant.pth"))
 
 
 @pytest.mark.parametrize("flag,term,params", [

@@ -94,6 +94,10 @@ CASES = [
     ("classes-mismatch", lambda a, t: ["--num_classes", "7"], "does not match dataset 'digits'"),
     ("leaf-top-k", lambda a, t: ["--leaf_top_k", "9"], "top_k"),
     ("leaf-amb-on", lambda a, t: ["--leaf_amb_on", "some"], "--leaf_amb_on 'some' is not valid"),
+    ("leaf-host-view", lambda a, t: ["--leaf_host_view", "both"], "--leaf_host_view 'both' is not valid"),
+    ("leaf-min-pos", lambda a, t: ["--leaf_min_pos", "4"], "--leaf_min_pos 4 is not valid; expected 1..--leaf_max_pos"),
+    ("leaf-confidence", lambda a, t: ["--leaf_confidence", "1.5"], "--leaf_confidence 1.5 is not valid"),
+    ("leaf-expert-init", lambda a, t: ["--leaf_expert_init", "ones"], "--leaf_expert_init must be one of"),
     ("pretrain-missing", lambda a, t: ["--pretrain_path", t / "none.pth"], "does not exist"),
     # dataset files
     ("data-dir-missing", lambda a, t: ["--dataset", "rafdb", "--data_dir", t / "absent"], "does not exist"),

@@ -83,6 +83,39 @@ def test_leaf_net_expert_init_zero_is_the_backbone_feature_scaled():
     assert torch.count_nonzero(LeafNet(TinyBackbone(), 5, LeafConfig()).semantic.fc2_weight) > 0  # default
 
 
+def test_rezero_level_starts_as_identity_and_scales_the_experts_by_its_gain():
+    torch.manual_seed(3)
+    m = ExpertGating(10, num_experts=4, rezero=True).train()
+    v, noise = torch.randn(6, 10), torch.randn(6, 4)
+    out, _, _ = m(v, noise=noise)
+    assert torch.equal(out, v)  # gain 0: the identity
+    out.pow(2).sum().backward()
+    # d out / d gain = experts' sum, so the gain learns at once; the experts behind a zero gain don't yet
+    assert m.gain.grad.abs() > 0 and m.fc2_weight.grad.abs().sum() == 0
+    with torch.no_grad():
+        m.gain.fill_(0.5)
+        out, _, _ = m(v, noise=noise)
+        ref, _, _ = loop_reference(m, v, noise=noise)  # gain-free: v + sum_k G_k E_k(v)
+    torch.testing.assert_close(out, v + 0.5 * (ref - v), atol=1e-6, rtol=1e-6)
+    with pytest.raises(ValueError, match="rezero"):
+        ExpertGating(10, zero_init=True, rezero=True)
+
+
+def test_leaf_net_learned_scale_starts_at_feature_scale_and_gets_gradient():
+    torch.manual_seed(0)
+    cfg = LeafConfig(num_experts=4, semantic=False, instance=False, feature_scale=8.0, learn_scale=True)
+    net = LeafNet(TinyBackbone(), 5, cfg).train()
+    x = torch.randn(3, 20)
+    out = net(x)
+    torch.testing.assert_close(out["feat"].norm(dim=1), torch.full((3,), 8.0))
+    F.cross_entropy(out["logits"], torch.tensor([0, 1, 2])).backward()
+    assert net.log_scale.grad is not None and net.log_scale.grad.abs() > 0
+    assert "log_scale" in net.no_weight_decay()
+    rezero = LeafNet(TinyBackbone(), 5, LeafConfig(num_experts=4, expert_init="rezero"))
+    assert {"semantic.gain", "instance.gain"} <= set(rezero.no_weight_decay())
+    assert LeafNet(TinyBackbone(), 5, LeafConfig()).log_scale is None  # default: fixed scale, no parameter
+
+
 def test_vectorised_equals_loop_faithful():
     torch.manual_seed(1)
     m = ExpertGating(10, num_experts=4, faithful=True).train()
@@ -291,8 +324,8 @@ def test_config_errors(kwargs, fragment, error):
 
 
 def test_config_faithful_forces_released_settings():
-    c = LeafConfig(faithful=True, expert_init="zero")
-    assert c.top_k == 1 and c.feature_scale == 1.0 and c.expert_init == "uniform"
+    c = LeafConfig(faithful=True, expert_init="zero", learn_scale=True)
+    assert c.top_k == 1 and c.feature_scale == 1.0 and c.expert_init == "uniform" and not c.learn_scale
     assert LeafConfig().top_k == 2 and LeafConfig().feature_scale == 16.0
 
 

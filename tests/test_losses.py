@@ -74,6 +74,22 @@ def test_weight_hand_formula_and_range():
     assert torch.isfinite(ambiguous_weight(q2, n2)).all()
 
 
+def test_min_pos_raises_small_sets_only():
+    # (.95,.02,.01,.01,...) -> 1 and (.60,.25,.08,.04,...) -> 2 by the rule; (.50,.20,.15,.10) -> 3
+    q = torch.tensor([[0.95, 0.02, 0.01, 0.01, 0.01], [0.60, 0.25, 0.08, 0.04, 0.03], [0.50, 0.20, 0.15, 0.10, 0.05]])
+    assert positive_set_size(q).tolist() == [1, 2, 3]
+    assert positive_set_size(q, min_pos=2).tolist() == [2, 2, 3]
+    assert positive_set_size(q, min_pos=3).tolist() == [3, 3, 3]
+    # the weight follows the raised set: n = 2 for the first row, mu = S_3 / 3, q(3) = .01
+    w = ambiguous_weight(q[:1], torch.tensor([2]))
+    mu = 0.98 / 3
+    assert w.item() == pytest.approx(math.log(1 + 50 * (mu - 0.01)) / math.log(1 + 50 * mu), abs=1e-6)
+    _, n, w_loss = ambiguous_loss(torch.zeros(1, 5), q[:1], min_pos=2)
+    assert n.tolist() == [2] and w_loss.item() == pytest.approx(w.item(), abs=1e-6)
+    with pytest.raises(ValueError, match="min_pos"):
+        positive_set_size(q, max_pos=3, min_pos=4)
+
+
 # ------------------------------------------------------------------ ambiguous loss
 def test_pairwise_loss_three_classes_by_hand():
     # q = (.5, .3, .2): S_2 = .8 < .9, S_3 = 1 >= .9 -> n = 2, P = {0, 1}, N = {2}.

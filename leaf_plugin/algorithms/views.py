@@ -7,7 +7,8 @@ inputs by identity or content, appends the views LEAF adds (the second weak
 view, and the strong view for hosts that do not use one) to the same forward,
 records what LEAF's losses need, and hands the host, as the weak view's
 logits, ``log`` of the average of the two weak views' probabilities, so every
-host's own pseudo-labelling and masking hooks see the averaged prediction.
+host's own pseudo-labelling and masking hooks see the averaged prediction
+(``host_view="own"``: the host's own weak view, the average left to LEAF's terms).
 """
 from __future__ import annotations
 
@@ -95,13 +96,19 @@ def averaged_logits(w1: torch.Tensor, w2: torch.Tensor) -> torch.Tensor:
     return torch.log(mean_probs(w1, w2).clamp_min(1e-12)).to(w1.dtype)
 
 
+HOST_VIEWS = ("mean", "own")
+
+
 class ViewRouter:
     """Stands in for ``algorithm.model`` during a wrapped host's ``train_step``."""
 
-    def __init__(self, model: nn.Module, views: UnlabeledViews, view2_grad: bool = True):
+    def __init__(self, model: nn.Module, views: UnlabeledViews, view2_grad: bool = True, host_view: str = "mean"):
+        if host_view not in HOST_VIEWS:
+            raise ValueError(f"host_view must be one of {', '.join(HOST_VIEWS)}, got {host_view!r}")
         self.model = model
         self.views = views
         self.view2_grad = view2_grad
+        self.host_view = host_view
         self.record = ViewRecord()
 
     def __getattr__(self, name):  # modules(), train(), named_modules() ... of the real model
@@ -158,7 +165,8 @@ class ViewRouter:
             piece = logits[a:b]
             if name == "w":
                 self._note(out, slice(a, b), "w1")
-                piece = averaged_logits(piece, self.record.logits["w2"])
+                if self.host_view == "mean":
+                    piece = averaged_logits(piece, self.record.logits["w2"])
             elif name == "s":
                 self._note(out, slice(a, b), "s")
             pieces.append(piece)

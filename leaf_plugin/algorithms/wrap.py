@@ -23,7 +23,9 @@ from ..history import is_eval_iteration
 from ..losses import ambiguous_loss, faithful_ambiguous_loss, nt_xent, positive_mask
 from ..runtime import DeviceRuntime
 from .leaf_args import LEAF_ARGUMENTS, LeafWrapError, fill_leaf_defaults, leaf_config, leaf_net
-from .views import UnlabeledViews, ViewRouter, add_second_weak_view, mean_probs
+from .views import HOST_VIEWS, UnlabeledViews, ViewRouter, add_second_weak_view, mean_probs
+
+AMB_ON = ("rejected", "all", "unconfident")
 
 
 class LeafAlgorithm:
@@ -34,8 +36,16 @@ class LeafAlgorithm:
 
     def __init__(self, args, net_builder, tb_log=None, logger=None, **kwargs):
         fill_leaf_defaults(args, type(self).get_argument())
-        if args.leaf_amb_on not in ("rejected", "all"):
-            raise UserError(f"--leaf_amb_on '{args.leaf_amb_on}' is not valid; expected rejected or all")
+        if args.leaf_amb_on not in AMB_ON:
+            raise UserError(f"--leaf_amb_on '{args.leaf_amb_on}' is not valid; expected one of {', '.join(AMB_ON)}")
+        if args.leaf_host_view not in HOST_VIEWS:
+            raise UserError(f"--leaf_host_view '{args.leaf_host_view}' is not valid; expected one of "
+                            f"{', '.join(HOST_VIEWS)}")
+        if not 1 <= args.leaf_min_pos <= args.leaf_max_pos:
+            raise UserError(f"--leaf_min_pos {args.leaf_min_pos} is not valid; expected 1..--leaf_max_pos "
+                            f"({args.leaf_max_pos})")
+        if not 0.0 < args.leaf_confidence <= 1.0:
+            raise UserError(f"--leaf_confidence {args.leaf_confidence} is not valid; expected a number in (0, 1]")
         self.leaf_cfg = leaf_config(args)
         self._leaf_mask = None
         super().__init__(args, net_builder, tb_log, logger, **kwargs)
@@ -93,7 +103,7 @@ class LeafAlgorithm:
             raise LeafWrapError(f"{self.args.algorithm}: the unlabeled batch has no strong view (x_ulb_s); "
                                 f"the ambiguous loss is computed on it")
         router = ViewRouter(self.model, UnlabeledViews(parts, x_ulb_w_2, not host_uses_s),
-                            view2_grad=bool(self.args.leaf_view2_grad))
+                            view2_grad=bool(self.args.leaf_view2_grad), host_view=self.args.leaf_host_view)
         host_kwargs = {k: v for k, v in inputs.items() if k in self.host_inputs()}
         self._leaf_mask = None
         model, self.model = self.model, router
@@ -102,6 +112,22 @@ class LeafAlgorithm:
         finally:
             self.model = model
         return self.add_leaf_terms(router.record, out_dict, log_dict)
+
+    def leaf_selection(self, mask: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+        """The samples the two-view term uses (bool ``[B]``): those the host's mask rejects, or
+        (``--leaf_amb_on unconfident``) those whose averaged-view confidence is below
+        ``--leaf_confidence``, whatever the host decided."""
+        if self.args.leaf_amb_on == "unconfident":
+            return q.max(-1).values < self.args.leaf_confidence
+        return mask < 0.5
+
+    def leaf_weights(self, mask: torch.Tensor, selected: torch.Tensor) -> torch.Tensor:
+        """Per-sample weight of the ambiguous loss: ``1 - mask`` (a soft mask stays soft), 1
+        everywhere (``all``), or the unconfident samples of :meth:`leaf_selection`."""
+        on = self.args.leaf_amb_on
+        if on == "rejected":
+            return (1.0 - mask).clamp(0, 1)
+        return torch.ones_like(mask) if on == "all" else selected.float()
 
     def leaf_logs_now(self) -> bool:
         """Whether this step's ``log_dict`` is read: semilearn's log, eval and last iterations
@@ -132,7 +158,7 @@ class LeafAlgorithm:
         with torch.no_grad():
             q = mean_probs(w1, w2)
         mask = self._leaf_mask.detach().float().reshape(-1)
-        rejected = mask < 0.5
+        rejected = self.leaf_selection(mask, q)
         zero = out_dict["loss"].new_zeros(())
         amb, n, where = zero, None, None
         if a.leaf_category:
@@ -140,10 +166,10 @@ class LeafAlgorithm:
                 ce = F.cross_entropy(s.float(), q.argmax(-1))
                 amb = faithful_ambiguous_loss(s, q, mask, ce, a.leaf_tau, a.leaf_max_pos, a.leaf_weight_lambda)
             else:
-                per, n, _ = ambiguous_loss(s, q, a.leaf_tau, a.leaf_max_pos, a.leaf_weight_lambda)
+                per, n, _ = ambiguous_loss(s, q, a.leaf_tau, a.leaf_max_pos, a.leaf_weight_lambda, a.leaf_min_pos)
                 if isinstance(getattr(self, "step_capture", None), dict):  # for the pseudo-label diagnostics
                     self.step_capture["positive"] = positive_mask(q, n)
-                where = (1.0 - mask).clamp(0, 1) if a.leaf_amb_on == "rejected" else torch.ones_like(mask)
+                where = self.leaf_weights(mask, rejected)
                 amb = (per * where).mean()
         con = zero
         if a.leaf_lambda_c > 0:
@@ -194,17 +220,19 @@ class LeafAlgorithm:
         save_dict["leaf_args"] = {k: v for k, v in vars(self.args).items() if k.startswith("leaf_")}
         return save_dict
 
-    def load_model(self, load_path):
-        checkpoint = super().load_model(load_path)
+    def check_checkpoint(self, checkpoint: dict, load_path: str) -> None:
+        """A checkpoint of other LEAF levels (or another head) is refused by name, before the
+        runtime's key-by-key check."""
         saved = checkpoint.get("leaf_config")
-        own = asdict(self.leaf_cfg)
         if saved:
-            diff = [k for k in ("semantic", "instance", "instance_on", "num_experts", "faithful")
-                    if k in saved and saved[k] != own.get(k)]
+            own = asdict(self.leaf_cfg)
+            saved, own = (dict(c, rezero=c.get("expert_init") == "rezero") for c in (saved, own))
+            diff = [k for k in ("semantic", "instance", "instance_on", "num_experts", "faithful", "learn_scale",
+                                "rezero") if k in saved and saved[k] != own.get(k)]
             if diff:
                 raise UserError(f"checkpoint '{load_path}' was written with leaf {diff[0]}={saved[diff[0]]!r}, this "
                                 f"run has {own.get(diff[0])!r}; expected the same LEAF levels")
-        return checkpoint
+        super().check_checkpoint(checkpoint, load_path)
 
 
 def check_wrappable(host: type) -> None:

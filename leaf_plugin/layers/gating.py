@@ -63,6 +63,9 @@ class ExpertGating(nn.Module):
             is the identity at the start (``out = v``) and a pretrained feature reaches the
             classifier unchanged; the experts' first layers and the gate keep their random init,
             the second layers get gradient from the first step, the gate from the second.
+        rezero: experts initialised as usual, their sum multiplied by a learned scalar ``gain``
+            that starts at 0 (ReZero): the level starts as the identity, the gain gets gradient
+            from the first step and the experts from the second.
 
     Init: expert weights and biases like ``nn.Linear`` (U(-1/sqrt(fan_in), 1/sqrt(fan_in))),
     the second layers zero with ``zero_init``.
@@ -85,6 +88,7 @@ class ExpertGating(nn.Module):
         faithful: bool = False,
         sync_balance: bool = True,
         zero_init: bool = False,
+        rezero: bool = False,
     ) -> None:
         super().__init__()
         if dim < 1 or num_experts < 1:
@@ -102,6 +106,10 @@ class ExpertGating(nn.Module):
         self.faithful = faithful
         self.sync_balance = sync_balance
         self.zero_init = zero_init
+        if rezero and (faithful or zero_init):
+            raise ValueError("rezero is for the uniform experts: not with faithful or zero_init")
+        # ReZero (Bachlechner et al. 2020): out = v + gain * experts, the gain learned from 0
+        self.gain = nn.Parameter(torch.zeros(())) if rezero else None
 
         n_params = 1 if faithful else num_experts  # faithful: one module shared by all slots
         d, h = dim, self.hidden
@@ -128,6 +136,8 @@ class ExpertGating(nn.Module):
             nn.init.uniform_(p, -b, b)
         if self.w_noise is not None:
             nn.init.zeros_(self.w_noise)
+        if self.gain is not None:
+            nn.init.zeros_(self.gain)
         if self.zero_init:
             nn.init.zeros_(self.fc2_weight)
             nn.init.zeros_(self.fc2_bias)
@@ -205,21 +215,6 @@ class ExpertGating(nn.Module):
             # sum_k G_k (relu_k W2_k + b2_k) = [G_1 relu_1, ..., G_K relu_K] @ [W2_1; ...; W2_K] + G b2
             g = gates.to(hid.dtype)
             hid = (hid.unflatten(1, (self.num_experts, self.hidden)) * g.unsqueeze(2)).flatten(1)
-            out = v + hid @ self.fc2_weight.flatten(0, 1) + g @ self.fc2_bias.to(hid.dtype)
-        return out, gates, self._balance(gates, load)
-
-    @torch.no_grad()
-    def loop_reference(self, v: Tensor, noise: Optional[Tensor] = None) -> Tuple[Tensor, Tensor, Tensor]:
-        """Same computation as ``forward`` with a plain Python loop over experts (for tests)."""
-        gates, log_gates, load = self._gate(v, noise)
-        if self.faithful:
-            hid = F.relu(F.linear(v, self.fc1_weight[0], self.fc1_bias[0]))
-            e = v + hid @ self.fc2_weight[0] + self.fc2_bias[0]
-            terms = [log_gates[:, k : k + 1] + e for k in range(self.num_experts)]
-            out = torch.logsumexp(torch.stack(terms, 0), dim=0)
-        else:
-            out = v.clone()
-            for k in range(self.num_experts):
-                hid = F.relu(F.linear(v, self.fc1_weight[k], self.fc1_bias[k]))
-                out = out + gates[:, k : k + 1] * (hid @ self.fc2_weight[k] + self.fc2_bias[k])
+            delta = hid @ self.fc2_weight.flatten(0, 1) + g @ self.fc2_bias.to(hid.dtype)
+            out = v + (delta if self.gain is None else self.gain.to(delta.dtype) * delta)
         return out, gates, self._balance(gates, load)

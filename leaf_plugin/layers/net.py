@@ -21,7 +21,7 @@ from .gating import ExpertGating
 __all__ = ["LeafConfig", "LeafNet", "backbone_feature_dim"]
 
 _PLACEMENTS = ("feat", "logits")
-_EXPERT_INITS = ("uniform", "zero")
+_EXPERT_INITS = ("uniform", "zero", "rezero")
 
 
 @dataclass
@@ -42,12 +42,14 @@ class LeafConfig:
             unit-norm feature through a freshly initialised linear head gives logits of size
             ~1/sqrt(d), i.e. near-uniform softmax and tiny gradients; a fixed scale (as in
             cosine / NormFace classifiers) restores a usable logit range.
+        learn_scale: learn that scale (as a log, ``log_scale``), starting at ``feature_scale``.
         expert_init: ``"uniform"``: the experts' layers start like ``nn.Linear``; ``"zero"``:
             their second layers start at zero, so each level is the identity at the start and
-            a pretrained backbone's feature reaches the classifier unchanged.
+            a pretrained backbone's feature reaches the classifier unchanged; ``"rezero"``:
+            uniform experts behind a learned scalar gain per level that starts at 0 (ReZero).
         faithful: reproduce the released code (shared expert, top-1 gate, log-sum-exp fusion,
-            no balance term, unscaled feature). Forces ``top_k = 1``, ``feature_scale = 1.0``
-            and ``expert_init = "uniform"``.
+            no balance term, unscaled feature). Forces ``top_k = 1``, ``feature_scale = 1.0``,
+            ``learn_scale = False`` and ``expert_init = "uniform"``.
     """
 
     num_experts: int = 8
@@ -58,6 +60,7 @@ class LeafConfig:
     instance: bool = True
     instance_on: str = "feat"
     feature_scale: float = 16.0
+    learn_scale: bool = False
     expert_init: str = "uniform"
     faithful: bool = False
 
@@ -68,7 +71,7 @@ class LeafConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int):
                 raise TypeError(f"leaf: {name} must be an integer, got {value!r}")
-        for name in ("noisy_gating", "semantic", "instance", "faithful"):
+        for name in ("noisy_gating", "semantic", "instance", "learn_scale", "faithful"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"leaf: {name} must be true or false, got {getattr(self, name)!r}")
         for name in ("instance_on", "expert_init"):
@@ -83,6 +86,7 @@ class LeafConfig:
         if self.faithful:
             self.top_k = 1
             self.feature_scale = 1.0
+            self.learn_scale = False
             self.expert_init = "uniform"
         if not 1 <= self.top_k <= self.num_experts:
             raise ValueError(
@@ -153,6 +157,7 @@ class LeafNet(nn.Module):
                 balance_coef=config.balance_coef,
                 faithful=config.faithful,
                 zero_init=config.expert_init == "zero",
+                rezero=config.expert_init == "rezero",
             )
 
         self.semantic = level(self.num_features) if config.semantic else None
@@ -160,6 +165,12 @@ class LeafNet(nn.Module):
         if config.instance:
             dim = self.num_features if config.instance_on == "feat" else num_classes
             self.instance = level(dim)
+        self.log_scale = nn.Parameter(torch.tensor(math.log(config.feature_scale))) if config.learn_scale else None
+
+    @property
+    def feature_scale(self) -> Tensor | float:
+        """The factor of the unit-norm feature: fixed, or ``exp(log_scale)`` when learned."""
+        return self.config.feature_scale if self.log_scale is None else self.log_scale.exp()
 
     @property
     def _instance_on_logits(self) -> bool:
@@ -188,7 +199,7 @@ class LeafNet(nn.Module):
         if self.instance is not None and not self._instance_on_logits:
             g, gates["instance"], b = self.instance(z)
             balance = balance + b
-        feat = self.config.feature_scale * g
+        feat = self.feature_scale * g
         if only_feat:
             return feat
 
@@ -217,9 +228,9 @@ class LeafNet(nn.Module):
         return matcher
 
     def no_weight_decay(self) -> List[str]:
-        """Backbone's no-decay names (prefixed ``backbone.``) plus the LEAF expert biases."""
+        """Backbone's no-decay names (prefixed ``backbone.``) plus LEAF's biases, gains and scale."""
         names: List[str] = []
         if hasattr(self.backbone, "no_weight_decay"):
             names = [f"backbone.{n}" for n in self.backbone.no_weight_decay()]
-        names += [n for n in self.leaf_parameter_names() if n.endswith("_bias")]
+        names += [n for n in self.leaf_parameter_names() if n.endswith(("_bias", "gain", "log_scale"))]
         return names

@@ -47,6 +47,10 @@ def check_compatible(model, checkpoint: dict, path: str) -> None:
     if missing:
         raise UserError(f"checkpoint '{path}' does not fit this model ({len(missing)} missing keys, first "
                         f"'{sorted(missing)[0]}'); expected one written by the same --algorithm and --net")
+    unexpected = state.keys() - own.keys()
+    if unexpected:
+        raise UserError(f"checkpoint '{path}' does not fit this model ({len(unexpected)} keys it lacks, first "
+                        f"'{sorted(unexpected)[0]}'); expected one written by the same --algorithm and --net")
 
 
 def restore_training_state(algorithm, checkpoint: dict) -> None:

@@ -150,12 +150,16 @@ class DeviceRuntime:
         atomic_save(self.get_save_dict(), path)
         self.print_fn(f"model saved: {path}")
 
+    def check_checkpoint(self, checkpoint: dict, load_path: str) -> None:
+        """UserError unless ``checkpoint`` fits this run's model (subclasses add their own checks)."""
+        checkpointing.check_compatible(self.model, checkpoint, load_path)
+
     def load_model(self, load_path):
         """What ``AlgorithmBase.load_model`` restores, then host state (mask hooks' tensors,
         algorithm attributes) put back generically on this device, then the runtime state.
         Hosts' own ``load_model`` call ``.cuda()``, so this one replaces them."""
         checkpoint = read_checkpoint(load_path)
-        checkpointing.check_compatible(self.model, checkpoint, load_path)
+        self.check_checkpoint(checkpoint, load_path)
         checkpointing.restore_training_state(self, checkpoint)
         checkpointing.restore_host_state(self, checkpoint)
         self.nonfinite_skipped = int(checkpoint.get("nonfinite_skipped", 0))
