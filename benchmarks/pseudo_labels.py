@@ -1,0 +1,162 @@
+"""Pseudo-label quantity and quality per host, with and without LEAF, from a grid's curves.
+
+Reads ``results/<name>_curves.jsonl`` (compare.py keeps each finished cell's logged
+diagnostics there) and prints, per algorithm and seed and then per host pair (means over
+seeds), over the last quarter of training and over the whole run:
+
+- ``mask``: the host mask's acceptance (``pl_mask_ratio``, quantity),
+- ``accepted right``: how often the accepted pseudo-labels are right (``pl_accuracy``, quality),
+- ``right and accepted``: their product, the share of the unlabeled batch the host trains
+  on with a correct label,
+- for LEAF, ``set hit``: how often a rejected sample's positive set holds its true class
+  (``leaf_pos_hit``), and the set's mean size.
+
+``--png`` draws the same quantities over training, one column per host (host grey, LEAF blue).
+
+    python benchmarks/pseudo_labels.py --name fer2013_v2 --png
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+RESULTS = Path(__file__).resolve().parent / "results"
+KEYS = ("pl_mask_ratio", "pl_accuracy", "leaf_pos_hit", "leaf_pos_size_rejected")
+HOSTS = ("fixmatch", "flexmatch", "freematch")
+
+
+def read_entries(path: Path) -> List[dict]:
+    """The curve summaries of ``path`` that carry pseudo-label diagnostics."""
+    entries = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [e for e in entries if e.get("diagnostics")]
+
+
+def window_means(entry: dict, start_fraction: float) -> Dict[str, Optional[float]]:
+    """Mean of each diagnostic over the log windows after ``start_fraction`` of training, and
+    ``right_accepted`` = mask ratio x accepted accuracy, window by window."""
+    diag = entry["diagnostics"]
+    end = max(it for it, _ in diag["pl_mask_ratio"])
+    out: Dict[str, Optional[float]] = {}
+    for key in KEYS:
+        values = [v for it, v in diag.get(key, []) if it > start_fraction * end and v is not None]
+        out[key] = statistics.mean(values) if values else None
+    acc = dict((it, v) for it, v in diag.get("pl_accuracy", []) if v is not None)
+    both = [m * acc[it] for it, m in diag["pl_mask_ratio"] if it > start_fraction * end and it in acc]
+    out["right_accepted"] = statistics.mean(both) if both else None
+    return out
+
+
+def fmt(value: Optional[float], digits: int = 3) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+COLUMNS = (("pl_mask_ratio", "mask"), ("pl_accuracy", "accepted right"), ("right_accepted", "right and accepted"),
+           ("leaf_pos_hit", "set hit"), ("leaf_pos_size_rejected", "set size"))
+
+
+def per_run_table(entries: List[dict], start_fraction: float) -> List[str]:
+    lines = ["| algorithm | seed | " + " | ".join(name for _, name in COLUMNS) + " |",
+             "|---|---|" + "---|" * len(COLUMNS)]
+    for e in sorted(entries, key=lambda e: (e["algorithm"], e["seed"])):
+        m = window_means(e, start_fraction)
+        lines.append(f"| {e['algorithm']} | {e['seed']} | " + " | ".join(fmt(m[k]) for k, _ in COLUMNS) + " |")
+    return lines
+
+
+def mean_over_seeds(entries: List[dict], algorithm: str, start_fraction: float) -> Dict[str, Optional[float]]:
+    runs = [window_means(e, start_fraction) for e in entries if e["algorithm"] == algorithm]
+    out = {}
+    for key, _ in COLUMNS:
+        values = [r[key] for r in runs if r[key] is not None]
+        out[key] = statistics.mean(values) if values else None
+    out["runs"] = len(runs)
+    return out
+
+
+def host_table(entries: List[dict]) -> List[str]:
+    """Per host: host and leaf_host, means over seeds, last quarter and whole run."""
+    lines = ["| host | algorithm | runs | mask (last quarter / whole) | accepted right | right and accepted "
+             "| set hit | set size |", "|---|---|---|---|---|---|---|---|"]
+    for host in HOSTS:
+        for alg in (host, f"leaf_{host}"):
+            late, whole = mean_over_seeds(entries, alg, 0.75), mean_over_seeds(entries, alg, 0.0)
+            if not late["runs"]:
+                continue
+            cells = [f"{fmt(late[k])} / {fmt(whole[k])}" for k, _ in COLUMNS]
+            lines.append(f"| {host} | {alg} | {late['runs']} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def plot(entries: List[dict], path: Path) -> Optional[Path]:
+    """One column per host, rows: mask ratio, accepted accuracy, LEAF's set hit (mean over seeds)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    hosts = [h for h in HOSTS if any(e["algorithm"] in (h, f"leaf_{h}") for e in entries)]
+    if not hosts:
+        return None
+    rows = (("pl_mask_ratio", "mask ratio"), ("pl_accuracy", "accepted pseudo-labels right"),
+            ("leaf_pos_hit", "rejected: set holds true class"))
+    fig, axes = plt.subplots(len(rows), len(hosts), figsize=(3.6 * len(hosts), 2.4 * len(rows)), dpi=100,
+                             squeeze=False, sharex=True)
+    for col, host in enumerate(hosts):
+        for alg, colour in ((host, "#888888"), (f"leaf_{host}", "#4c72b0")):
+            runs = [e["diagnostics"] for e in entries if e["algorithm"] == alg]
+            for row, (key, label) in enumerate(rows):
+                series = [dict((it, v) for it, v in d.get(key, []) if v is not None) for d in runs]
+                series = [s for s in series if s]
+                if not series:
+                    continue
+                its = sorted(set.intersection(*(set(s) for s in series)))
+                axes[row][col].plot(its, [statistics.mean(s[i] for s in series) for i in its], color=colour,
+                                    lw=1, label=f"{alg} ({len(series)})")
+                axes[row][col].set_ylabel(label, fontsize=8)
+        axes[0][col].set_title(host)
+        axes[0][col].legend(fontsize=7)
+        axes[-1][col].set_xlabel("iteration")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--name", help="a compare.py grid: results/<name>_curves.jsonl")
+    p.add_argument("--curves", type=Path, help="a curves file (instead of --name)")
+    p.add_argument("--results_dir", type=Path, default=RESULTS)
+    p.add_argument("--png", action="store_true", help="also write results/<name>_pseudo_labels.png")
+    opts = p.parse_args(argv)
+    if (opts.name is None) == (opts.curves is None):
+        p.error("give one of --name and --curves")
+    path = opts.curves or opts.results_dir / f"{opts.name}_curves.jsonl"
+    if not path.exists():
+        print(f"pseudo_labels.py: {path} does not exist; expected a compare.py curves file", file=sys.stderr)
+        return 2
+    entries = read_entries(path)
+    if not entries:
+        print(f"pseudo_labels.py: no run in {path} logged pseudo-label diagnostics", file=sys.stderr)
+        return 2
+    print(f"{path}: means over the log windows of the last quarter of training")
+    print()
+    print("\n".join(per_run_table(entries, 0.75)))
+    print()
+    print("Per host, means over seeds (last quarter / whole run):")
+    print()
+    print("\n".join(host_table(entries)))
+    if opts.png:
+        stem = opts.name or path.name.replace("_curves.jsonl", "")
+        out = plot(entries, path.with_name(f"{stem}_pseudo_labels.png"))
+        if out:
+            print(f"\nwrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,59 @@
+"""benchmarks/pseudo_labels.py: quantity and quality tables by hand, the PNG, and refusals."""
+from __future__ import annotations
+
+import importlib.util
+import json
+
+from conftest import REPO
+
+
+def load_script():
+    spec = importlib.util.spec_from_file_location("pseudo_labels", REPO / "benchmarks" / "pseudo_labels.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def entry(algorithm, seed, mask, acc, hit=None, size=None):
+    its = [100, 200, 300, 400]
+    diag = {"pl_mask_ratio": [[it, m] for it, m in zip(its, mask)],
+            "pl_accuracy": [[it, a] for it, a in zip(its, acc)]}
+    if hit:
+        diag["leaf_pos_hit"] = [[it, h] for it, h in zip(its, hit)]
+        diag["leaf_pos_size_rejected"] = [[it, s] for it, s in zip(its, size)]
+    return {"algorithm": algorithm, "seed": seed, "settings": "s", "eval": [[400, 0.4]], "diagnostics": diag}
+
+
+def test_tables_by_hand_and_png(tmp_path, capsys):
+    pl = load_script()
+    entries = [entry("fixmatch", 0, [0.1, 0.2, 0.4, 0.6], [0.9, 0.8, 0.5, 0.5]),
+               entry("fixmatch", 1, [0.1, 0.2, 0.2, 0.4], [0.9, 0.8, 0.7, 0.5]),
+               entry("leaf_fixmatch", 0, [0.0, 0.2, 0.3, 0.5], [None, 0.6, 0.4, 0.6], [0.5, 0.4, 0.3, 0.2],
+                     [1.0, 1.5, 1.5, 2.0]),
+               {"algorithm": "supervised", "seed": 0, "settings": "s", "eval": [[400, 0.3]]}]
+    path = tmp_path / "g_curves.jsonl"
+    path.write_text("".join(json.dumps(e) + "\n" for e in entries))
+    assert pl.main(["--curves", str(path), "--png"]) == 0
+    out = capsys.readouterr().out
+    # last quarter = windows after iteration 300 (0.75 x 400): only iteration 400
+    assert "| fixmatch | 0 | 0.600 | 0.500 | 0.300 | - | - |" in out
+    assert "| leaf_fixmatch | 0 | 0.500 | 0.600 | 0.300 | 0.200 | 2.000 |" in out
+    # per host, seeds averaged: last quarter (0.6 + 0.4) / 2; whole run mean of each seed's 4 windows, then of seeds
+    whole_mask = ((0.1 + 0.2 + 0.4 + 0.6) / 4 + (0.1 + 0.2 + 0.2 + 0.4) / 4) / 2
+    whole_right = ((0.09 + 0.16 + 0.2 + 0.3) / 4 + (0.09 + 0.16 + 0.14 + 0.2) / 4) / 2
+    assert f"| fixmatch | fixmatch | 2 | 0.500 / {whole_mask:.3f} | 0.500 / " in out
+    assert f"| 0.250 / {whole_right:.3f} | - / - | - / - |" in out
+    # leaf: the None accuracy window is skipped (nothing accepted there)
+    assert "| fixmatch | leaf_fixmatch | 1 | 0.500 / 0.250 | 0.600 / 0.533 |" in out
+    png = tmp_path / "g_pseudo_labels.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_refusals(tmp_path, capsys):
+    pl = load_script()
+    assert pl.main(["--curves", str(tmp_path / "none.jsonl")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    path = tmp_path / "c.jsonl"
+    path.write_text(json.dumps({"algorithm": "supervised", "seed": 0, "eval": [[1, 0.1]]}) + "\n")
+    assert pl.main(["--curves", str(path)]) == 2
+    assert "no run in" in capsys.readouterr().err
