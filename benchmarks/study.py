@@ -1,15 +1,19 @@
-"""Which part of LEAF helps, and which default to ship?  One ``compare.py`` grid per variant.
+"""Which part of LEAF helps a host, and which default to ship?  One ``compare.py`` grid per variant.
 
-Each variant is ``leaf_fixmatch`` with a few flags changed (the ablation flags of
-``semilearn train --algorithm leaf_fixmatch --help``), run through ``compare.py`` with the same
-protocol and seeds, its cells in ``benchmarks/results/study_<variant>.csv`` (resumable like any
-grid). The table puts each variant beside ``fixmatch`` of the same seeds, read from the main
-grid's CSV (``--baseline``), as a paired difference; the ``default`` row is that grid's own
-``leaf_fixmatch`` (the same settings, so it is not run twice). A table row holds only the cells
-whose settings key is the variant's.
+Each variant is ``leaf_<host>`` (``--host``, default fixmatch) with a few flags changed (the
+``--leaf_*`` flags of ``semilearn train --algorithm leaf_<host> --help``), run through
+``compare.py`` with the same protocol and seeds, its cells in
+``benchmarks/results/study_<variant>.csv`` (``study_<host>_<variant>.csv`` for the other hosts;
+resumable like any grid). The table puts each variant beside the host of the same seeds, read
+from the main grid's CSV (``--baseline``), as paired per-seed differences with their mean and a
+90 % t interval (the tail score when every cell has one, else the final top-1); the ``default``
+row is that grid's own ``leaf_<host>`` (the same settings, so it is not run twice). A table row
+holds only the cells whose settings key is the variant's.
 
-    python benchmarks/study.py --pretrain_path benchmarks/checkpoints/simclr_fer2013_leaf_cnn4.pth \
-        --seeds 0 --baseline fer2013_simclr
+    # the current protocol (6,000 iterations, tail score), against the headline grid
+    python benchmarks/study.py --host fixmatch --variants no_category min_pos_2 --seeds 0 1 2 --threads 1
+    # the 2,000-iteration studies of the fer2013_v1 headline
+    python benchmarks/study.py --protocol fer2013_v1 --baseline fer2013_simclr --table-only --seeds 0
 """
 from __future__ import annotations
 
@@ -45,54 +49,85 @@ VARIANTS: Dict[str, tuple] = {
     "zero_init": (["--leaf_expert_init", "zero"], "experts' second layers start at zero: each level starts "
                   "as the identity, so the pretrained feature reaches the classifier unchanged"),
     "ema_plain": (["--ema_debias", "false"], "plain EMA 0.999, which keeps 14 % of the random start"),
+    # the ablation table of the method's levels
+    "no_semantic": (["--leaf_semantic", "false"], "without the semantic level"),
+    "no_instance": (["--leaf_instance", "false"], "without the instance level"),
+    "no_category": (["--leaf_category", "false", "--leaf_lambda_c", "0"],
+                    "without the category level and the two-view term"),
+    # candidate mechanisms (issue 16)
+    "host_view_own": (["--leaf_host_view", "own"], "the host masks with its own weak view, not the average"),
+    "learn_scale": (["--leaf_learn_scale", "true"], "the feature scale learned from 16"),
+    "rezero": (["--leaf_expert_init", "rezero"], "each level v + g * experts(v), g learned from 0"),
+    "unconfident": (["--leaf_amb_on", "unconfident"],
+                    "LEAF's terms on the samples whose averaged-view confidence is below 0.95"),
+    "min_pos_2": (["--leaf_min_pos", "2"], "positive sets of at least two classes"),
+    "tau_0.99": (["--leaf_tau", "0.99"], "positive sets closed at cumulative probability 0.99 (default 0.9)"),
 }
+ITERATIONS = {"fer2013": 6000, "fer2013_v1": 2000}
+BASELINES = {"fer2013": "fer2013_v2", "fer2013_v1": "fer2013_simclr"}
 
 
 def mean(values: List[float]) -> str:
     return f"{100 * statistics.mean(values):.2f}" if values else "-"
 
 
+def iterations(opts) -> int:
+    return opts.num_train_iter or ITERATIONS.get(opts.protocol, 6000)
+
+
+def csv_name(opts, name: str) -> str:
+    """The variant's grid: ``study_<variant>`` under fixmatch (as before), else ``study_<host>_<variant>``."""
+    if name == "default":
+        return opts.baseline or BASELINES.get(opts.protocol, "")
+    return f"study_{name}" if opts.host == "fixmatch" else f"study_{opts.host}_{name}"
+
+
 def grid_argv(opts, name: str) -> List[str]:
     """The ``compare.py`` arguments of variant ``name``'s grid."""
-    return ["--name", f"study_{name}", "--protocol", "fer2013", "--algorithms", "leaf_fixmatch",
-            "--seeds", *map(str, opts.seeds), "--num_train_iter", str(opts.num_train_iter),
+    return ["--name", csv_name(opts, name), "--protocol", opts.protocol, "--algorithms", f"leaf_{opts.host}",
+            "--seeds", *map(str, opts.seeds), "--num_train_iter", str(iterations(opts)),
             "--pretrain_path", opts.pretrain_path, "--threads", str(opts.threads),
             "--results_dir", opts.results_dir, "--runs_dir", opts.runs_dir, "--no_plots", "--", *VARIANTS[name][0]]
 
 
-def settings(opts, name: str, algorithm: str = "leaf_fixmatch") -> str:
+def settings(opts, name: str, algorithm: Optional[str] = None) -> str:
     """The settings key of variant ``name``'s cells, so a row never mixes cells run with other
     flags (another protocol, or the same variant run again with a default changed by flag)."""
     grid = compare.build_parser().parse_args(grid_argv(opts, name))
-    return compare.cell_settings(grid, algorithm, opts.seeds[0])
+    return compare.cell_settings(grid, algorithm or f"leaf_{opts.host}", opts.seeds[0])
 
 
 def table(opts) -> str:
     results = Path(opts.results_dir)
-    base_key = settings(opts, "default", "fixmatch")
-    base = {int(r["seed"]): float(r["top1"]) for r in compare.read_rows(results / f"{opts.baseline}.csv")
-            if r["algorithm"] == "fixmatch" and int(r["iterations"]) == opts.num_train_iter
-            and r["settings"] == base_key}
-    lines = ["| variant | flags | seeds | top-1 (%) | balanced (%) | vs fixmatch, same seeds (points) |",
-             "|---|---|---|---|---|---|"]
-    other = 0
+    leaf, its = f"leaf_{opts.host}", iterations(opts)
+    base_key = settings(opts, "default", opts.host)
+    base = {int(r["seed"]): r for r in compare.read_rows(results / f"{csv_name(opts, 'default')}.csv")
+            if r["algorithm"] == opts.host and int(r["iterations"]) == its and r["settings"] == base_key}
+    found, other = {}, 0
     for name in opts.variants:
-        source = opts.baseline if name == "default" else f"study_{name}"
         key = settings(opts, name)
-        cells = [r for r in compare.read_rows(results / f"{source}.csv")
-                 if r["algorithm"] == "leaf_fixmatch" and int(r["iterations"]) == opts.num_train_iter
-                 and int(r["seed"]) in opts.seeds]
+        cells = [r for r in compare.read_rows(results / f"{csv_name(opts, name)}.csv")
+                 if r["algorithm"] == leaf and int(r["iterations"]) == its and int(r["seed"]) in opts.seeds]
         rows = [r for r in cells if r["settings"] == key]
         other += len(cells) - len(rows)
-        if not rows:
-            continue
-        seeds = sorted(int(r["seed"]) for r in rows)
-        top1 = [float(r["top1"]) for r in rows]
-        diffs = [100 * (float(r["top1"]) - base[int(r["seed"])]) for r in rows if int(r["seed"]) in base]
-        diff = f"{statistics.mean(diffs):+.2f}" if diffs else "-"
+        if rows:
+            found[name] = rows
+    every = [r for rows in found.values() for r in rows] + list(base.values())
+    tail = bool(every) and all(compare.has_tail(r) for r in every)
+    score, balanced = ("top1_tail", "balanced_tail") if tail else ("top1", "balanced_acc")
+    what = "tail " if tail else ""
+    lines = [f"| variant | flags | seeds | {what}top-1 (%) | {what}balanced (%) | vs {opts.host}, per seed (points) "
+             f"| mean | 90 % interval |", "|---|---|---|---|---|---|---|---|"]
+    for name, rows in found.items():
+        rows = sorted(rows, key=lambda r: int(r["seed"]))
+        diffs = [100 * (float(r[score]) - float(base[int(r["seed"])][score])) for r in rows if int(r["seed"]) in base]
+        low, high = compare.t_interval(diffs)
         flags = " ".join(VARIANTS[name][0]) or "(none)"
-        lines.append(f"| {name} | `{flags}` | {','.join(map(str, seeds))} | {mean(top1)} | "
-                     f"{mean([float(r['balanced_acc']) for r in rows])} | {diff} |")
+        lines.append(f"| {name} | `{flags}` | {','.join(r['seed'] for r in rows)} | "
+                     f"{mean([float(r[score]) for r in rows])} | {mean([float(r[balanced]) for r in rows])} | "
+                     f"{' / '.join(f'{d:+.2f}' for d in diffs) or '-'} | "
+                     f"{f'{statistics.mean(diffs):+.2f}' if diffs else '-'} | "
+                     f"{'-' if low != low else f'[{low:+.2f}, {high:+.2f}]'} |")
     if other:
         lines.append(f"\n({other} cell(s) at these iterations and seeds ran with other protocol flags "
                      f"and are left out; the commit in each CSV row prints them)")
@@ -101,12 +136,17 @@ def table(opts) -> str:
 
 def main(argv: Optional[List[str]] = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--host", choices=compare.HOSTS, default="fixmatch", help="variants of leaf_<host>")
+    p.add_argument("--protocol", choices=sorted(ITERATIONS), default="fer2013")
     p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     p.add_argument("--seeds", nargs="+", type=int, default=[0])
-    p.add_argument("--num_train_iter", type=int, default=2000)
+    p.add_argument("--num_train_iter", type=int, default=None,
+                   help="default: the protocol's (6000 for fer2013, 2000 for fer2013_v1)")
     p.add_argument("--pretrain_path", default="benchmarks/checkpoints/simclr_fer2013_leaf_cnn4.pth",
                    help="the start of every cell (default: the committed SimCLR checkpoint; '' from scratch)")
-    p.add_argument("--baseline", default="fer2013_simclr", help="grid CSV whose fixmatch rows are the baseline")
+    p.add_argument("--baseline", default=None,
+                   help="grid CSV whose host rows are the baseline (default: fer2013_v2, or fer2013_simclr "
+                        "for fer2013_v1)")
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--results_dir", default=str(compare.HERE / "results"))
     p.add_argument("--runs_dir", default=str(compare.REPO / "runs" / "compare"))

@@ -109,7 +109,7 @@ def test_fer2013_grid_cells_are_the_cpu_configs():
         assert not differ, (alg, differ)
 
 
-def test_study_table_pairs_each_variant_with_fixmatch(tmp_path):
+def load_study():
     import sys
 
     sys.path.insert(0, str(REPO / "benchmarks"))
@@ -119,11 +119,21 @@ def test_study_table_pairs_each_variant_with_fixmatch(tmp_path):
         spec.loader.exec_module(study)
     finally:
         sys.path.remove(str(REPO / "benchmarks"))
-    compare = study.compare
+    return study
 
-    opts = argparse.Namespace(
-        results_dir=str(tmp_path), baseline="grid", num_train_iter=1200, seeds=[0, 1], pretrain_path="",
-        threads=1, runs_dir=str(tmp_path / "runs"), variants=["default", "faithful", "scale_4"])
+
+def study_opts(tmp_path, **kw):
+    base = dict(results_dir=str(tmp_path), baseline="grid", num_train_iter=1200, seeds=[0, 1], pretrain_path="",
+                threads=1, runs_dir=str(tmp_path / "runs"), variants=["default", "faithful", "scale_4"],
+                host="fixmatch", protocol="fer2013_v1")
+    base.update(kw)
+    return argparse.Namespace(**base)
+
+
+def test_study_table_pairs_each_variant_with_fixmatch(tmp_path):
+    study = load_study()
+    compare = study.compare
+    opts = study_opts(tmp_path)
     keys = {"fixmatch": study.settings(opts, "default", "fixmatch"), "default": study.settings(opts, "default"),
             "faithful": study.settings(opts, "faithful")}
     assert keys["faithful"] != keys["default"]
@@ -140,10 +150,38 @@ def test_study_table_pairs_each_variant_with_fixmatch(tmp_path):
     for r in (row("leaf_fixmatch", 0, "0.43", key="faithful"), row("leaf_fixmatch", 1, "0.37", key="faithful")):
         compare.append_row(tmp_path / "study_faithful.csv", r)
     table = study.table(opts)
-    assert "| default | `(none)` | 0 | 41.00 | 30.00 | +1.00 |" in table
-    assert "| faithful | `--leaf_faithful true` | 0,1 | 40.00 | 30.00 | +1.00 |" in table  # +3 and -1
+    assert "| default | `(none)` | 0 | 41.00 | 30.00 | +1.00 | +1.00 | - |" in table
+    # +3 and -1: mean +1, t(0.95, 1) = 6.314 x stdev 2.828 / sqrt 2 = 12.63
+    assert "| faithful | `--leaf_faithful true` | 0,1 | 40.00 | 30.00 | +3.00 / -1.00 | +1.00 | [-11.63, +13.63] |" \
+        in table
     assert "(1 cell(s) at these iterations and seeds ran with other protocol flags" in table
     assert "scale_4" not in table  # no cells yet: no row
+
+
+def test_study_of_another_host_reads_its_own_csv_and_the_tail_score(tmp_path):
+    study = load_study()
+    compare = study.compare
+    opts = study_opts(tmp_path, host="flexmatch", protocol="fer2013", num_train_iter=None, baseline=None,
+                      variants=["default", "min_pos_2"], seeds=[0, 1])
+    assert study.iterations(opts) == 6000 and study.csv_name(opts, "default") == "fer2013_v2"
+    assert study.csv_name(opts, "min_pos_2") == "study_flexmatch_min_pos_2"
+    assert "--algorithms leaf_flexmatch" in " ".join(study.grid_argv(opts, "min_pos_2"))
+
+    def row(alg, seed, tail, key):
+        return {"algorithm": alg, "seed": seed, "labels": 175, "iterations": 6000, "top1": "0.5",
+                "balanced_acc": "0.5", "wall_time_s": "1", "git_commit": "x", "settings": key, "run_dir": "r",
+                "top1_tail": tail, "balanced_tail": "0.40"}
+
+    host_key, leaf_key = study.settings(opts, "default", "flexmatch"), study.settings(opts, "default")
+    for r in (row("flexmatch", 0, "0.40", host_key), row("flexmatch", 1, "0.42", host_key),
+              row("leaf_flexmatch", 0, "0.43", leaf_key)):
+        compare.append_row(tmp_path / "fer2013_v2.csv", r)
+    compare.append_row(tmp_path / "study_flexmatch_min_pos_2.csv",
+                       row("leaf_flexmatch", 1, "0.41", study.settings(opts, "min_pos_2")))
+    table = study.table(opts)
+    assert "| variant | flags | seeds | tail top-1 (%) | tail balanced (%) | vs flexmatch, per seed" in table
+    assert "| default | `(none)` | 0 | 43.00 | 40.00 | +3.00 | +3.00 | - |" in table
+    assert "| min_pos_2 | `--leaf_min_pos 2` | 1 | 41.00 | 40.00 | -1.00 | -1.00 | - |" in table
 
 
 def test_settings_key_does_not_depend_on_where_the_checkout_is():
