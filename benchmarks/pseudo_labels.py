@@ -24,9 +24,11 @@ import sys
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
-RESULTS = Path(__file__).resolve().parent / "results"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from compare import HERE, HOSTS  # noqa: E402
+
+RESULTS = HERE / "results"
 KEYS = ("pl_mask_ratio", "pl_accuracy", "leaf_pos_hit", "leaf_pos_size_rejected")
-HOSTS = ("fixmatch", "flexmatch", "freematch")
 
 
 def read_entries(path: Path) -> List[dict]:

@@ -72,13 +72,13 @@ def mean(values: List[float]) -> str:
 
 
 def iterations(opts) -> int:
-    return opts.num_train_iter or ITERATIONS.get(opts.protocol, 6000)
+    return opts.num_train_iter or ITERATIONS[opts.protocol]
 
 
 def csv_name(opts, name: str) -> str:
     """The variant's grid: ``study_<variant>`` under fixmatch (as before), else ``study_<host>_<variant>``."""
     if name == "default":
-        return opts.baseline or BASELINES.get(opts.protocol, "")
+        return opts.baseline or BASELINES[opts.protocol]
     return f"study_{name}" if opts.host == "fixmatch" else f"study_{opts.host}_{name}"
 
 

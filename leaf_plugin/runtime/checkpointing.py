@@ -43,14 +43,10 @@ def check_compatible(model, checkpoint: dict, path: str) -> None:
                                 f"run has {own[key].shape[0]}; expected a checkpoint of the same dataset")
             raise UserError(f"checkpoint '{path}' does not fit this model ('{key}' has shape "
                             f"{tuple(state[key].shape)}, expected {tuple(own[key].shape)})")
-    missing = own.keys() - state.keys()
-    if missing:
-        raise UserError(f"checkpoint '{path}' does not fit this model ({len(missing)} missing keys, first "
-                        f"'{sorted(missing)[0]}'); expected one written by the same --algorithm and --net")
-    unexpected = state.keys() - own.keys()
-    if unexpected:
-        raise UserError(f"checkpoint '{path}' does not fit this model ({len(unexpected)} keys it lacks, first "
-                        f"'{sorted(unexpected)[0]}'); expected one written by the same --algorithm and --net")
+    for keys, what in ((own.keys() - state.keys(), "missing keys"), (state.keys() - own.keys(), "keys it lacks")):
+        if keys:
+            raise UserError(f"checkpoint '{path}' does not fit this model ({len(keys)} {what}, first "
+                            f"'{sorted(keys)[0]}'); expected one written by the same --algorithm and --net")
 
 
 def restore_training_state(algorithm, checkpoint: dict) -> None:
