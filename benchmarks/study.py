@@ -12,6 +12,8 @@ holds only the cells whose settings key is the variant's.
 
     # the current protocol (6,000 iterations, tail score), against the headline grid
     python benchmarks/study.py --host fixmatch --variants no_category min_pos_2 --seeds 0 1 2 --threads 1
+    # the ablation table of the method's levels, every host (runs what is missing, then prints)
+    python benchmarks/study.py --ablation --seeds 0 1 2 --threads 1
     # the 2,000-iteration studies of the fer2013_v1 headline
     python benchmarks/study.py --protocol fer2013_v1 --baseline fer2013_simclr --table-only --seeds 0
 """
@@ -61,8 +63,10 @@ VARIANTS: Dict[str, tuple] = {
     "unconfident": (["--leaf_amb_on", "unconfident"],
                     "LEAF's terms on the samples whose averaged-view confidence is below 0.95"),
     "min_pos_2": (["--leaf_min_pos", "2"], "positive sets of at least two classes"),
+    "amb_0.25": (["--leaf_lambda_amb", "0.25"], "ambiguous loss weighted 0.25 (default 1)"),
     "tau_0.99": (["--leaf_tau", "0.99"], "positive sets closed at cumulative probability 0.99 (default 0.9)"),
 }
+ABLATION = ["default", "no_semantic", "no_instance", "no_category", "no_levels"]
 ITERATIONS = {"fer2013": 6000, "fer2013_v1": 2000}
 BASELINES = {"fer2013": "fer2013_v2", "fer2013_v1": "fer2013_simclr"}
 
@@ -150,15 +154,22 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--results_dir", default=str(compare.HERE / "results"))
     p.add_argument("--runs_dir", default=str(compare.REPO / "runs" / "compare"))
+    p.add_argument("--ablation", action="store_true",
+                   help=f"the ablation table: variants {' '.join(ABLATION)} of every host (--host ignored)")
     p.add_argument("--table-only", dest="table_only", action="store_true")
     opts = p.parse_args(argv)
+    studies = [opts]
+    if opts.ablation:
+        studies = [argparse.Namespace(**{**vars(opts), "host": host, "variants": ABLATION}) for host in compare.HOSTS]
     failed = 0
     if not opts.table_only:
-        for name in [v for v in opts.variants if v != "default"]:
-            print(f"== {name}: {VARIANTS[name][1]}", flush=True)
-            failed |= compare.main(grid_argv(opts, name))
-    print()
-    print(table(opts))
+        for study in studies:
+            for name in [v for v in study.variants if v != "default"]:
+                print(f"== leaf_{study.host} {name}: {VARIANTS[name][1]}", flush=True)
+                failed |= compare.main(grid_argv(study, name))
+    for study in studies:
+        print(f"\n### leaf_{study.host}\n" if opts.ablation else "")
+        print(table(study))
     return failed
 
 

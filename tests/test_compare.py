@@ -184,6 +184,30 @@ def test_study_of_another_host_reads_its_own_csv_and_the_tail_score(tmp_path):
     assert "| min_pos_2 | `--leaf_min_pos 2` | 1 | 41.00 | 40.00 | -1.00 | -1.00 | - |" in table
 
 
+def test_study_ablation_prints_each_host_paired_with_its_own_cells(tmp_path, capsys):
+    study = load_study()
+    compare = study.compare
+    args = ["--ablation", "--table-only", "--seeds", "0", "--results_dir", str(tmp_path), "--pretrain_path", "",
+            "--threads", "1"]
+    for host, (base, leaf, no_category) in {"fixmatch": ("0.40", "0.41", "0.44"),
+                                             "freematch": ("0.38", "0.40", "0.37")}.items():
+        opts = study_opts(tmp_path, host=host, protocol="fer2013", num_train_iter=None, baseline=None, seeds=[0])
+        for alg, tail, name in ((host, base, "default"), (f"leaf_{host}", leaf, "default"),
+                                (f"leaf_{host}", no_category, "no_category")):
+            row = {"algorithm": alg, "seed": 0, "labels": 175, "iterations": 6000, "top1": tail, "balanced_acc": "0.3",
+                   "top1_tail": tail, "balanced_tail": "0.30", "wall_time_s": "1", "git_commit": "x", "run_dir": "r",
+                   "settings": study.settings(opts, name, alg)}
+            compare.append_row(tmp_path / f"{study.csv_name(opts, name)}.csv", row)
+    assert study.main(args) == 0
+    out = capsys.readouterr().out
+    fix, flex, free = (out.index(f"### leaf_{h}") for h in ("fixmatch", "flexmatch", "freematch"))
+    assert fix < flex < free
+    assert "| default | `(none)` | 0 | 41.00 | 30.00 | +1.00 | +1.00 | - |" in out[fix:flex]
+    assert "| no_category | `--leaf_category false --leaf_lambda_c 0` | 0 | 44.00 | 30.00 | +4.00 |" in out[fix:flex]
+    assert "| no_category | `--leaf_category false --leaf_lambda_c 0` | 0 | 37.00 | 30.00 | -1.00 |" in out[free:]
+    assert "| default |" not in out[flex:free]  # no cells of that host: no rows
+
+
 def test_settings_key_does_not_depend_on_where_the_checkout_is():
     compare = load_compare()
     argv = compare.cell_argv(compare.build_parser().parse_args(["--name", "x"]), "fixmatch", 0)
