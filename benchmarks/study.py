@@ -63,6 +63,7 @@ VARIANTS: Dict[str, tuple] = {
     "unconfident": (["--leaf_amb_on", "unconfident"],
                     "LEAF's terms on the samples whose averaged-view confidence is below 0.95"),
     "min_pos_2": (["--leaf_min_pos", "2"], "positive sets of at least two classes"),
+    "min_pos_3": (["--leaf_min_pos", "3"], "positive sets of always the top three classes (hit most often)"),
     "amb_0.25": (["--leaf_lambda_amb", "0.25"], "ambiguous loss weighted 0.25 (default 1)"),
     "tau_0.99": (["--leaf_tau", "0.99"], "positive sets closed at cumulative probability 0.99 (default 0.9)"),
 }
