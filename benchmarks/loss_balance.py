@@ -12,24 +12,20 @@ the loss times the host's ``lambda_u``, ``--leaf_lambda_amb`` and ``--leaf_lambd
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
+
+from leaf_plugin.history import HISTORY_FILE, read_history
 
 TERMS = {"sup": "train/sup_loss", "host unlabeled": "train/unsup_loss", "ambiguous": "train/leaf_amb_loss",
          "two-view": "train/leaf_con_loss"}
 
 
-def read_metrics(run: Path) -> List[dict]:
-    with open(run / "metrics.jsonl") as f:
-        return [json.loads(line) for line in f if line.strip()]
-
-
-def part_means(rows: List[dict], parts: int) -> List[Dict[str, float]]:
-    """Mean of each term over the log windows of each of ``parts`` equal spans of the iterations
-    (NaN where a part has no value of the term)."""
+def part_means(rows: List[dict], parts: int) -> List[Tuple[str, Dict[str, float]]]:
+    """``("lo-hi", means)`` for each of ``parts`` equal spans of the iterations: the mean of each
+    term over the span's log windows (NaN where the span has no value of the term)."""
     last = max((r["it"] for r in rows), default=0)
     out = []
     for k in range(parts):
@@ -39,17 +35,14 @@ def part_means(rows: List[dict], parts: int) -> List[Dict[str, float]]:
         for name, key in TERMS.items():
             values = [float(r[key]) for r in span if r.get(key) is not None and math.isfinite(float(r[key]))]
             means[name] = sum(values) / len(values) if values else float("nan")
-        out.append(means)
+        out.append((f"{round(lo)}-{round(hi)}", means))
     return out
 
 
 def table(runs: List[Path], parts: int = 2) -> str:
     lines = ["| run | iterations | " + " | ".join(TERMS) + " |", "|---|---|" + "---|" * len(TERMS)]
     for run in runs:
-        rows = read_metrics(run)
-        last = max((r["it"] for r in rows), default=0)
-        for k, means in enumerate(part_means(rows, parts)):
-            span = f"{round(last * k / parts)}-{round(last * (k + 1) / parts)}"
+        for span, means in part_means(read_history(str(run)), parts):
             cells = ["-" if math.isnan(v) else f"{v:.3f}" for v in means.values()]
             lines.append(f"| {run.name} | {span} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -60,7 +53,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("runs", nargs="+", type=Path, help="run folders holding metrics.jsonl")
     p.add_argument("--parts", type=int, default=2, help="equal spans of the iterations (default 2: the halves)")
     opts = p.parse_args(argv)
-    missing = [str(r) for r in opts.runs if not (r / "metrics.jsonl").is_file()]
+    missing = [str(r) for r in opts.runs if not (r / HISTORY_FILE).is_file()]
     if missing:
         print(f"loss_balance: no metrics.jsonl in {missing[0]}; expected a run folder of semilearn train",
               file=sys.stderr)
