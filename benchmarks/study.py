@@ -59,6 +59,7 @@ VARIANTS: Dict[str, tuple] = {
     # candidate mechanisms (issue 16)
     "host_view_own": (["--leaf_host_view", "own"], "the host masks with its own weak view, not the average"),
     "learn_scale": (["--leaf_learn_scale", "true"], "the feature scale learned from 16"),
+    "plain_head": (["--leaf_normalize", "false"], "the classifier sees the gated feature at its own norm, not x16"),
     "rezero": (["--leaf_expert_init", "rezero"], "each level v + g * experts(v), g learned from 0"),
     "unconfident": (["--leaf_amb_on", "unconfident"],
                     "LEAF's terms on the samples whose averaged-view confidence is below 0.95"),

@@ -158,6 +158,15 @@ def test_variant_trains_and_its_checkpoint_refuses_another_shape(tmp_path, flags
         other.load_model(str(tmp_path / "variant.pth"))
 
 
+def test_unnormalised_head_flag_reaches_the_network_and_trains(tmp_path):
+    alg = build("leaf_fixmatch", tmp_path, "--leaf_normalize", "false")
+    assert alg.model.config.normalize is False
+    log = step(alg, first_batch(alg))
+    assert torch.isfinite(torch.tensor(log["train/total_loss"]))
+    with pytest.raises(leaf_plugin.errors.UserError, match="--leaf_learn_scale needs normalize"):
+        build("leaf_fixmatch", tmp_path / "both", "--leaf_normalize", "false", "--leaf_learn_scale", "true")
+
+
 @pytest.mark.parametrize("flag,term,params", [
     ("--leaf_category", "train/leaf_amb_loss", None),
     ("--leaf_semantic", None, "semantic"),

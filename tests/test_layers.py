@@ -116,6 +116,25 @@ def test_leaf_net_learned_scale_starts_at_feature_scale_and_gets_gradient():
     assert LeafNet(TinyBackbone(), 5, LeafConfig()).log_scale is None  # default: fixed scale, no parameter
 
 
+def test_leaf_net_unnormalised_head_is_the_hosts_head_without_levels():
+    torch.manual_seed(0)
+    backbone = TinyBackbone().eval()
+    net = LeafNet(backbone, 5, LeafConfig(semantic=False, instance=False, normalize=False)).eval()
+    x = torch.randn(4, 20)
+    out = net(x)
+    torch.testing.assert_close(out["logits"], backbone(x)["logits"])  # the host's own feature and head
+    torch.testing.assert_close(out["leaf_z"], F.normalize(backbone(x, only_feat=True), dim=1))
+    gated = LeafNet(TinyBackbone(), 5, LeafConfig(num_experts=4, semantic=False, normalize=False)).eval()
+    ref, _, _ = gated.instance(gated.backbone(x, only_feat=True))  # the instance level gates f, not z
+    out = gated(x)
+    torch.testing.assert_close(out["feat"], ref)  # unscaled
+    torch.testing.assert_close(out["logits"], gated.backbone.classifier(ref))
+    with pytest.raises(ValueError, match="learn_scale needs normalize"):
+        LeafConfig(learn_scale=True, normalize=False)
+    with pytest.raises(TypeError, match="normalize must be true or false"):
+        LeafConfig(normalize="no")
+
+
 def test_vectorised_equals_loop_faithful():
     torch.manual_seed(1)
     m = ExpertGating(10, num_experts=4, faithful=True).train()

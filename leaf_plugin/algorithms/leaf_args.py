@@ -33,6 +33,8 @@ LEAF_ARGUMENTS = [
     SSL_Argument("--leaf_balance_coef", float, 0.01, "coefficient of cv^2(importance) + cv^2(load)"),
     SSL_Argument("--leaf_feature_scale", float, 16.0, "scale of the normalised feature before the classifier"),
     SSL_Argument("--leaf_learn_scale", str2bool, False, "learn that scale (NormFace), starting at --leaf_feature_scale"),
+    SSL_Argument("--leaf_normalize", str2bool, True,
+                 "classify the unit-norm feature times the scale (false: the feature at the backbone's own norm)"),
     SSL_Argument("--leaf_expert_init", str, "uniform",
                  "experts: uniform (nn.Linear init) | zero (second layers zero: each level starts as the identity) | "
                  "rezero (uniform experts behind a learned gain that starts at 0)"),
@@ -59,7 +61,8 @@ def leaf_config(args) -> LeafConfig:
                           noisy_gating=args.leaf_noisy_gating, balance_coef=args.leaf_balance_coef,
                           semantic=args.leaf_semantic, instance=args.leaf_instance,
                           instance_on=args.leaf_instance_on, feature_scale=args.leaf_feature_scale,
-                          learn_scale=args.leaf_learn_scale, expert_init=args.leaf_expert_init,
+                          learn_scale=args.leaf_learn_scale, normalize=args.leaf_normalize,
+                          expert_init=args.leaf_expert_init,
                           faithful=args.leaf_faithful)
     except (ValueError, TypeError) as exc:
         raise _as_user_error(exc) from exc

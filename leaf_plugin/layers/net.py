@@ -3,6 +3,7 @@
 ```
 x -> backbone (only_feat) -> h [B,d] -> semantic gating -> f -> z = normalize(f)
   -> instance gating (on z, "feat") -> feature_scale * g -> backbone classifier -> logits
+     (normalize=False: instance gating on f, and g goes to the classifier unscaled)
                                               [-> instance gating on logits, "logits"]
 ```
 """
@@ -43,6 +44,10 @@ class LeafConfig:
             ~1/sqrt(d), i.e. near-uniform softmax and tiny gradients; a fixed scale (as in
             cosine / NormFace classifiers) restores a usable logit range.
         learn_scale: learn that scale (as a log, ``log_scale``), starting at ``feature_scale``.
+        normalize: ``True``: the classifier sees the unit-norm feature times the scale (a
+            cosine-like head); ``False``: it sees the gated feature at the backbone's own norm
+            (the host's head; the instance level then gates ``f``, and ``leaf_z`` stays unit-norm
+            for the two-view term). Needs ``learn_scale = False``.
         expert_init: ``"uniform"``: the experts' layers start like ``nn.Linear``; ``"zero"``:
             their second layers start at zero, so each level is the identity at the start and
             a pretrained backbone's feature reaches the classifier unchanged; ``"rezero"``:
@@ -61,6 +66,7 @@ class LeafConfig:
     instance_on: str = "feat"
     feature_scale: float = 16.0
     learn_scale: bool = False
+    normalize: bool = True
     expert_init: str = "uniform"
     faithful: bool = False
 
@@ -71,7 +77,7 @@ class LeafConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int):
                 raise TypeError(f"leaf: {name} must be an integer, got {value!r}")
-        for name in ("noisy_gating", "semantic", "instance", "learn_scale", "faithful"):
+        for name in ("noisy_gating", "semantic", "instance", "learn_scale", "normalize", "faithful"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"leaf: {name} must be true or false, got {getattr(self, name)!r}")
         for name in ("instance_on", "expert_init"):
@@ -107,6 +113,8 @@ class LeafConfig:
             raise ValueError(f"leaf: balance_coef must be >= 0, got {self.balance_coef}")
         if self.feature_scale <= 0:
             raise ValueError(f"leaf: feature_scale must be > 0, got {self.feature_scale}")
+        if self.learn_scale and not self.normalize:
+            raise ValueError("leaf: learn_scale needs normalize (there is no scale to learn on an unnormalised feature)")
 
 
 def _in_features(module: nn.Module) -> Optional[int]:
@@ -195,11 +203,11 @@ class LeafNet(nn.Module):
             f, gates["semantic"], b = self.semantic(h)
             balance = balance + b
         z = F.normalize(f, dim=1)
-        g = z
+        g = z if self.config.normalize else f
         if self.instance is not None and not self._instance_on_logits:
-            g, gates["instance"], b = self.instance(z)
+            g, gates["instance"], b = self.instance(g)
             balance = balance + b
-        feat = self.feature_scale * g
+        feat = self.feature_scale * g if self.config.normalize else g
         if only_feat:
             return feat
 
