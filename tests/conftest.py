@@ -1,6 +1,7 @@
 """Shared helpers: run the real ``semilearn`` command in-process, tiny and on the CPU."""
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 
@@ -16,6 +17,14 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 FER_NPZ = (REPO / ".." / "shared" / "data" / "fer2013" / "fer2013_dev.npz").resolve()
+
+def load_benchmark(name: str, module_name: str = ""):
+    """``benchmarks/<name>.py`` as a module, loaded by its path (``benchmarks/`` is not a package)."""
+    spec = importlib.util.spec_from_file_location(module_name or name, REPO / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
 
 # small and fast: 16 px digits, 4 labeled + 4 unlabeled per step
 TINY = ["--device", "cpu", "--use_tensorboard", "false", "--progress", "false", "--report", "false",

@@ -2,16 +2,12 @@
 and the runtime-variant table (plain, channels-last, autocast) with speed-ups that match its times."""
 from __future__ import annotations
 
-import importlib.util
 
-from conftest import REPO
+from conftest import load_benchmark
 
 
 def load_bench():
-    spec = importlib.util.spec_from_file_location("bench_step", REPO / "benchmarks" / "bench_step.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    return bench
+    return load_benchmark("bench_step")
 
 
 def cells(line):

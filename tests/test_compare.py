@@ -3,19 +3,15 @@ from __future__ import annotations
 
 import argparse
 import csv
-import importlib.util
 import statistics
 
 import pytest
 
-from conftest import REPO
+from conftest import REPO, load_benchmark
 
 
 def load_compare():
-    spec = importlib.util.spec_from_file_location("compare", REPO / "benchmarks" / "compare.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("compare")
 
 
 @pytest.mark.slow
@@ -112,14 +108,11 @@ def test_fer2013_grid_cells_are_the_cpu_configs():
 def load_study():
     import sys
 
-    sys.path.insert(0, str(REPO / "benchmarks"))
+    sys.path.insert(0, str(REPO / "benchmarks"))  # study.py imports compare
     try:
-        spec = importlib.util.spec_from_file_location("study", REPO / "benchmarks" / "study.py")
-        study = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(study)
+        return load_benchmark("study")
     finally:
         sys.path.remove(str(REPO / "benchmarks"))
-    return study
 
 
 def study_opts(tmp_path, **kw):
@@ -256,9 +249,7 @@ def test_a_csv_begun_with_older_columns_keeps_them(tmp_path):
 
 
 def test_protocol_study_tables_by_hand(tmp_path, capsys):
-    spec = importlib.util.spec_from_file_location("protocol_study", REPO / "benchmarks" / "protocol_study.py")
-    study = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(study)
+    study = load_benchmark("protocol_study")
     live = [[250 * i, a] for i, a in enumerate([0.30, 0.40, 0.36, 0.41, 0.42, 0.38, 0.43, 0.44], start=1)]
     ema = [[it, a + 0.01] for it, a in [[250, 0.30], [500, 0.40], [750, 0.41], [1000, 0.41], [1250, 0.42],
                                          [1500, 0.42], [1750, 0.43], [2000, 0.44]]]

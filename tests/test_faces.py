@@ -3,22 +3,18 @@ pictures and videos made from FER2013 faces (``../shared/data/fer2013``)."""
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
 
 import numpy as np
 import pytest
 
-from conftest import FER_NPZ, REPO, TINY, run_cli
+from conftest import FER_NPZ, TINY, load_benchmark, run_cli
 
 needs_npz = pytest.mark.skipif(not FER_NPZ.is_file(), reason=f"shared FER2013 faces not found at {FER_NPZ}")
 
 
 def benchmark():
-    spec = importlib.util.spec_from_file_location("detect_faces_bench", REPO / "benchmarks" / "detect_faces.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("detect_faces", "detect_faces_bench")
 
 
 @pytest.fixture(scope="module")

@@ -1,21 +1,17 @@
 """benchmarks/head_probe.py: the head's numbers by hand, and the script on a run trained here."""
 from __future__ import annotations
 
-import importlib.util
 import math
 
 import numpy as np
 import pytest
 import torch
 
-from conftest import REPO, TINY
+from conftest import TINY, load_benchmark
 
 
 def load_script():
-    spec = importlib.util.spec_from_file_location("head_probe", REPO / "benchmarks" / "head_probe.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("head_probe")
 
 
 def test_head_stats_by_hand():

@@ -1,17 +1,13 @@
 """benchmarks/loss_balance.py: the loss terms' means per part of training, by hand, and refusals."""
 from __future__ import annotations
 
-import importlib.util
 import json
 
-from conftest import REPO
+from conftest import load_benchmark
 
 
 def load_script():
-    spec = importlib.util.spec_from_file_location("loss_balance", REPO / "benchmarks" / "loss_balance.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("loss_balance")
 
 
 def write_run(folder, rows):

@@ -1,19 +1,15 @@
 """benchmarks/positive_sets.py: the category level's positive sets read off a trained run."""
 from __future__ import annotations
 
-import importlib.util
 
 import pytest
 import torch
 
-from conftest import REPO, TINY, run_cli
+from conftest import TINY, load_benchmark, run_cli
 
 
 def load_script():
-    spec = importlib.util.spec_from_file_location("positive_sets", REPO / "benchmarks" / "positive_sets.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("positive_sets")
 
 
 def test_rule_stats_by_hand():

@@ -1,17 +1,13 @@
 """benchmarks/pseudo_labels.py: quantity and quality tables by hand, the PNG, and refusals."""
 from __future__ import annotations
 
-import importlib.util
 import json
 
-from conftest import REPO
+from conftest import load_benchmark
 
 
 def load_script():
-    spec = importlib.util.spec_from_file_location("pseudo_labels", REPO / "benchmarks" / "pseudo_labels.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("pseudo_labels")
 
 
 def entry(algorithm, seed, mask, acc, hit=None, size=None):
