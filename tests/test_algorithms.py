@@ -163,7 +163,7 @@ def test_unnormalised_head_flag_reaches_the_network_and_trains(tmp_path):
     assert alg.model.config.normalize is False
     log = step(alg, first_batch(alg))
     assert torch.isfinite(torch.tensor(log["train/total_loss"]))
-    with pytest.raises(leaf_plugin.errors.UserError, match="--leaf_learn_scale needs normalize"):
+    with pytest.raises(leaf_plugin.errors.UserError, match="--leaf_learn_scale must be false when normalize is false"):
         build("leaf_fixmatch", tmp_path / "both", "--leaf_normalize", "false", "--leaf_learn_scale", "true")
 
 

@@ -129,7 +129,7 @@ def test_leaf_net_unnormalised_head_is_the_hosts_head_without_levels():
     out = gated(x)
     torch.testing.assert_close(out["feat"], ref)  # unscaled
     torch.testing.assert_close(out["logits"], gated.backbone.classifier(ref))
-    with pytest.raises(ValueError, match="learn_scale needs normalize"):
+    with pytest.raises(ValueError, match="learn_scale must be false when normalize is false"):
         LeafConfig(learn_scale=True, normalize=False)
     with pytest.raises(TypeError, match="normalize must be true or false"):
         LeafConfig(normalize="no")
@@ -345,6 +345,7 @@ def test_config_errors(kwargs, fragment, error):
 def test_config_faithful_forces_released_settings():
     c = LeafConfig(faithful=True, expert_init="zero", learn_scale=True)
     assert c.top_k == 1 and c.feature_scale == 1.0 and c.expert_init == "uniform" and not c.learn_scale
+    assert LeafConfig(faithful=True, normalize=False).normalize  # the released code normalises
     assert LeafConfig().top_k == 2 and LeafConfig().feature_scale == 16.0
 
 

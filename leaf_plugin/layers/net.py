@@ -3,9 +3,9 @@
 ```
 x -> backbone (only_feat) -> h [B,d] -> semantic gating -> f -> z = normalize(f)
   -> instance gating (on z, "feat") -> feature_scale * g -> backbone classifier -> logits
-     (normalize=False: instance gating on f, and g goes to the classifier unscaled)
                                               [-> instance gating on logits, "logits"]
 ```
+With ``normalize=False`` the instance level gates ``f`` and its output reaches the classifier unscaled.
 """
 from __future__ import annotations
 
@@ -47,14 +47,14 @@ class LeafConfig:
         normalize: ``True``: the classifier sees the unit-norm feature times the scale (a
             cosine-like head); ``False``: it sees the gated feature at the backbone's own norm
             (the host's head; the instance level then gates ``f``, and ``leaf_z`` stays unit-norm
-            for the two-view term). Needs ``learn_scale = False``.
+            for the two-view term). ``learn_scale`` must then be ``False``.
         expert_init: ``"uniform"``: the experts' layers start like ``nn.Linear``; ``"zero"``:
             their second layers start at zero, so each level is the identity at the start and
             a pretrained backbone's feature reaches the classifier unchanged; ``"rezero"``:
             uniform experts behind a learned scalar gain per level that starts at 0 (ReZero).
         faithful: reproduce the released code (shared expert, top-1 gate, log-sum-exp fusion,
             no balance term, unscaled feature). Forces ``top_k = 1``, ``feature_scale = 1.0``,
-            ``learn_scale = False`` and ``expert_init = "uniform"``.
+            ``learn_scale = False``, ``normalize = True`` and ``expert_init = "uniform"``.
     """
 
     num_experts: int = 8
@@ -93,6 +93,7 @@ class LeafConfig:
             self.top_k = 1
             self.feature_scale = 1.0
             self.learn_scale = False
+            self.normalize = True
             self.expert_init = "uniform"
         if not 1 <= self.top_k <= self.num_experts:
             raise ValueError(
@@ -114,7 +115,7 @@ class LeafConfig:
         if self.feature_scale <= 0:
             raise ValueError(f"leaf: feature_scale must be > 0, got {self.feature_scale}")
         if self.learn_scale and not self.normalize:
-            raise ValueError("leaf: learn_scale needs normalize (there is no scale to learn on an unnormalised feature)")
+            raise ValueError("leaf: learn_scale must be false when normalize is false (an unnormalised feature has no scale to learn)")
 
 
 def _in_features(module: nn.Module) -> Optional[int]:
