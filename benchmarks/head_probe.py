@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Dict, List, Optional
 
 import numpy as np
 import torch
 from PIL import Image
 
+from leaf_plugin.errors import UserError
 from leaf_plugin.runs import default_checkpoint, load_predictor
 
 NPZ = "../shared/data/fer2013/fer2013_dev.npz"
@@ -42,7 +44,7 @@ def head_stats(feat: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor, t
         "confidence": conf.mean().item(),
         "top-1": right.mean().item(),
         "over": (conf - right).mean().item(),
-        ">= 0.95": passed.double().mean().item(),
+        f">= {threshold:g}": passed.double().mean().item(),
         "right of those": right[passed].mean().item() if passed.any() else float("nan"),
     }
 
@@ -74,12 +76,22 @@ def main(argv: Optional[List[str]] = None) -> int:
                    help="FER2013 PublicTest (val) or the training split's images (train)")
     p.add_argument("--num", type=int, default=2000, help="images, drawn with --seed from the split (default 2000)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--npz", default=NPZ)
+    p.add_argument("--npz", default=NPZ, help=f"the FER2013 arrays (default {NPZ})")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1: beside running cells)")
     opts = p.parse_args(argv)
-    data = np.load(opts.npz)
-    x, y = data[f"x_{opts.split}"], data[f"y_{opts.split}"]
+    try:
+        for run in opts.runs:  # every folder is checked before the first model is loaded
+            default_checkpoint(run)
+    except UserError as exc:
+        print(f"head_probe.py: {exc}", file=sys.stderr)
+        return 2
+    if not Path(opts.npz).is_file():
+        print(f"head_probe.py: {opts.npz} does not exist; expected the FER2013 .npz (x_val, y_val, ...)", file=sys.stderr)
+        return 2
+    with np.load(opts.npz) as data:
+        x, y = data[f"x_{opts.split}"], data[f"y_{opts.split}"]
     pick = np.random.default_rng(opts.seed).permutation(len(x))[: opts.num]
-    torch.set_num_threads(1)
+    torch.set_num_threads(opts.threads)
     rows = []
     for run in opts.runs:
         rows.append((run.rstrip("/").split("/")[-1], probe_run(run, x[pick], y[pick])))

@@ -18,6 +18,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 FER_NPZ = (REPO / ".." / "shared" / "data" / "fer2013" / "fer2013_dev.npz").resolve()
 
+
 def load_benchmark(name: str, module_name: str = ""):
     """``benchmarks/<name>.py`` as a module, loaded by its path (``benchmarks/`` is not a package)."""
     spec = importlib.util.spec_from_file_location(module_name or name, REPO / "benchmarks" / f"{name}.py")

@@ -2,7 +2,6 @@
 and the runtime-variant table (plain, channels-last, autocast) with speed-ups that match its times."""
 from __future__ import annotations
 
-
 from conftest import load_benchmark
 
 

@@ -52,3 +52,13 @@ def test_probe_of_a_trained_run(tmp_path, capsys):
                                   nan_ok=True)
     assert stats["feature norm"] == pytest.approx(16.0, rel=0.5)  # LEAF: 16 times the instance level's output
     assert f"{stats['confidence']:.3f}" in out
+
+
+def test_refusals_name_what_is_missing(tmp_path, capsys):
+    hp = load_script()
+    assert hp.main([str(tmp_path / "nowhere")]) == 2
+    assert "has no latest_model.pth or model_best.pth" in capsys.readouterr().err
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "latest_model.pth").write_bytes(b"")
+    assert hp.main([str(tmp_path / "run"), "--npz", str(tmp_path / "absent.npz")]) == 2
+    assert "absent.npz does not exist; expected the FER2013 .npz" in capsys.readouterr().err

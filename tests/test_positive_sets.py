@@ -1,7 +1,6 @@
 """benchmarks/positive_sets.py: the category level's positive sets read off a trained run."""
 from __future__ import annotations
 
-
 import pytest
 import torch
 
