@@ -12,8 +12,11 @@ seeds), over the last quarter of training and over the whole run:
   (``leaf_pos_hit``), and the set's mean size.
 
 ``--png`` draws the same quantities over training, one column per host (host grey, LEAF blue).
+``--leaf_variant V`` takes the LEAF-wrapped hosts' runs from ``study.py`` variant V's curves
+(``study_<host>_V``, ``study_V`` for FixMatch) instead of the grid's own ``leaf_<host>`` cells.
 
     python benchmarks/pseudo_labels.py --name fer2013_v2 --png
+    python benchmarks/pseudo_labels.py --name fer2013_v2 --leaf_variant learn_scale --png
 """
 from __future__ import annotations
 
@@ -35,6 +38,12 @@ def read_entries(path: Path) -> List[dict]:
     """The curve summaries of ``path`` that carry pseudo-label diagnostics."""
     entries = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     return [e for e in entries if e.get("diagnostics")]
+
+
+def variant_curves(results_dir: Path, variant: str) -> List[Path]:
+    """The curves files of ``study.py`` variant ``variant``, one per host that has one."""
+    names = [f"study_{variant}" if host == "fixmatch" else f"study_{host}_{variant}" for host in HOSTS]
+    return [p for p in (results_dir / f"{n}_curves.jsonl" for n in names) if p.exists()]
 
 
 def window_means(entry: dict, start_fraction: float) -> Dict[str, Optional[float]]:
@@ -134,6 +143,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--curves", type=Path, help="a curves file (instead of --name)")
     p.add_argument("--results_dir", type=Path, default=RESULTS)
     p.add_argument("--png", action="store_true", help="also write results/<name>_pseudo_labels.png")
+    p.add_argument("--leaf_variant", help="the leaf_<host> runs from study.py variant V's curves "
+                                          "(the PNG: <name>_<V>_pseudo_labels.png)")
     opts = p.parse_args(argv)
     if (opts.name is None) == (opts.curves is None):
         p.error("give one of --name and --curves")
@@ -142,6 +153,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"pseudo_labels.py: {path} does not exist; expected a compare.py curves file", file=sys.stderr)
         return 2
     entries = read_entries(path)
+    if opts.leaf_variant:
+        studies = variant_curves(path.parent, opts.leaf_variant)
+        if not studies:
+            print(f"pseudo_labels.py: no study_*{opts.leaf_variant}_curves.jsonl in {path.parent}; expected the "
+                  f"curves of a study.py variant", file=sys.stderr)
+            return 2
+        entries = [e for e in entries if not e["algorithm"].startswith("leaf_")]
+        entries += [e for p in studies for e in read_entries(p)]
     if not entries:
         print(f"pseudo_labels.py: no run in {path} logged pseudo-label diagnostics", file=sys.stderr)
         return 2
@@ -154,6 +173,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print("\n".join(host_table(entries)))
     if opts.png:
         stem = opts.name or path.name.replace("_curves.jsonl", "")
+        stem += f"_{opts.leaf_variant}" if opts.leaf_variant else ""
         out = plot(entries, path.with_name(f"{stem}_pseudo_labels.png"))
         if out:
             print(f"\nwrote {out}")

@@ -11,7 +11,7 @@ import json
 import os
 import sys
 from argparse import Namespace
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Callable, List, Optional, Sequence
 
 import torch
@@ -110,6 +110,7 @@ def load_algorithm(load_path: str, overrides: Sequence[str] = ()):
         raise UserError(f"checkpoint '{load_path}' records no run arguments; expected one written by semilearn train")
     for key in RUN_START_KEYS:
         saved.pop(key, None)
+    saved = {**recorded_leaf_flags(checkpoint), **saved}
     argv = ["--algorithm", saved["algorithm"], "--progress", "false", "--use_tensorboard", "false", *overrides]
     algorithm = algorithm_from_argv(argv, run_logger("eval", None, "WARNING"), prog="semilearn eval",
                                     trusted=saved)
@@ -155,6 +156,19 @@ def infer_num_classes(state: dict) -> Optional[int]:
                 and state[key].dim() == 2:
             return int(state[key].shape[0])
     return None
+
+
+def recorded_leaf_flags(checkpoint: dict) -> dict:
+    """``--leaf_*`` values for a LEAF checkpoint whose run arguments predate a flag: the field of
+    the LEAF configuration it recorded, else the configuration's default (what runs did before the
+    field existed, e.g. a fixed head scale before ``--leaf_learn_scale``). Empty for other runs."""
+    from .layers import LeafConfig
+
+    recorded = checkpoint.get("leaf_config")
+    if not isinstance(recorded, dict):
+        return {}
+    fields = asdict(LeafConfig())
+    return {f"leaf_{k}": recorded.get(k, default) for k, default in fields.items()}
 
 
 def saved_leaf_config(checkpoint: dict):

@@ -143,9 +143,10 @@ def test_study_table_pairs_each_variant_with_fixmatch(tmp_path):
     for r in (row("leaf_fixmatch", 0, "0.43", key="faithful"), row("leaf_fixmatch", 1, "0.37", key="faithful")):
         compare.append_row(tmp_path / "study_faithful.csv", r)
     table = study.table(opts)
-    assert "| default | `(none)` | 0 | 41.00 | 30.00 | +1.00 | +1.00 | - |" in table
+    assert "| fixmatch (the host) | | 0,1 | 39.00 | 30.00 | | | | |" in table
+    assert "| default | `(none)` | 0 | 41.00 | 30.00 | +1.00 | +1.00 | +1.00 | - |" in table
     # +3 and -1: mean +1, t(0.95, 1) = 6.314 x stdev 2.828 / sqrt 2 = 12.63
-    assert "| faithful | `--leaf_faithful true` | 0,1 | 40.00 | 30.00 | +3.00 / -1.00 | +1.00 | [-11.63, +13.63] |" \
+    assert "| faithful | `--leaf_faithful true` | 0,1 | 40.00 | 30.00 | +3.00 / -1.00 | +1.00 | -1.00 | [-11.63, +13.63] |" \
         in table
     assert "(1 cell(s) at these iterations and seeds ran with other protocol flags" in table
     assert "scale_4" not in table  # no cells yet: no row
@@ -173,8 +174,8 @@ def test_study_of_another_host_reads_its_own_csv_and_the_tail_score(tmp_path):
                        row("leaf_flexmatch", 1, "0.41", study.settings(opts, "min_pos_2")))
     table = study.table(opts)
     assert "| variant | flags | seeds | tail top-1 (%) | tail balanced (%) | vs flexmatch, per seed" in table
-    assert "| default | `(none)` | 0 | 43.00 | 40.00 | +3.00 | +3.00 | - |" in table
-    assert "| min_pos_2 | `--leaf_min_pos 2` | 1 | 41.00 | 40.00 | -1.00 | -1.00 | - |" in table
+    assert "| default | `(none)` | 0 | 43.00 | 40.00 | +3.00 | +3.00 | +3.00 | - |" in table
+    assert "| min_pos_2 | `--leaf_min_pos 2` | 1 | 41.00 | 40.00 | -1.00 | -1.00 | -1.00 | - |" in table
 
 
 def test_study_ablation_prints_each_host_paired_with_its_own_cells(tmp_path, capsys):
@@ -185,8 +186,8 @@ def test_study_ablation_prints_each_host_paired_with_its_own_cells(tmp_path, cap
     for host, (base, leaf, no_category) in {"fixmatch": ("0.40", "0.41", "0.44"),
                                              "freematch": ("0.38", "0.40", "0.37")}.items():
         opts = study_opts(tmp_path, host=host, protocol="fer2013", num_train_iter=None, baseline=None, seeds=[0])
-        for alg, tail, name in ((host, base, "default"), (f"leaf_{host}", leaf, "default"),
-                                (f"leaf_{host}", no_category, "no_category")):
+        for alg, tail, name in ((host, base, "default"), (f"leaf_{host}", leaf, "learn_scale"),
+                                (f"leaf_{host}", no_category, "ls_no_category")):
             row = {"algorithm": alg, "seed": 0, "labels": 175, "iterations": 6000, "top1": tail, "balanced_acc": "0.3",
                    "top1_tail": tail, "balanced_tail": "0.30", "wall_time_s": "1", "git_commit": "x", "run_dir": "r",
                    "settings": study.settings(opts, name, alg)}
@@ -195,10 +196,13 @@ def test_study_ablation_prints_each_host_paired_with_its_own_cells(tmp_path, cap
     out = capsys.readouterr().out
     fix, flex, free = (out.index(f"### leaf_{h}") for h in ("fixmatch", "flexmatch", "freematch"))
     assert fix < flex < free
-    assert "| default | `(none)` | 0 | 41.00 | 30.00 | +1.00 | +1.00 | - |" in out[fix:flex]
-    assert "| no_category | `--leaf_category false --leaf_lambda_c 0` | 0 | 44.00 | 30.00 | +4.00 |" in out[fix:flex]
-    assert "| no_category | `--leaf_category false --leaf_lambda_c 0` | 0 | 37.00 | 30.00 | -1.00 |" in out[free:]
-    assert "| default |" not in out[flex:free]  # no cells of that host: no rows
+    assert "| fixmatch (the host) | | 0 | 40.00 | 30.00 | | | | |" in out[fix:flex]
+    assert "| learn_scale | `--leaf_learn_scale true` | 0 | 41.00 | 30.00 | +1.00 | +1.00 | +1.00 | - |" in out[fix:flex]
+    # each ablation spells the shipped default (the learned scale) out, so old cells never count
+    no_category = "| ls_no_category | `--leaf_learn_scale true --leaf_category false --leaf_lambda_c 0` | 0 |"
+    assert f"{no_category} 44.00 | 30.00 | +4.00 |" in out[fix:flex]
+    assert f"{no_category} 37.00 | 30.00 | -1.00 |" in out[free:]
+    assert "| learn_scale |" not in out[flex:free] and "(the host)" not in out[flex:free]  # no cells: no rows
 
 
 def test_settings_key_does_not_depend_on_where_the_checkout_is():

@@ -129,8 +129,7 @@ def test_leaf_net_unnormalised_head_is_the_hosts_head_without_levels():
     out = gated(x)
     torch.testing.assert_close(out["feat"], ref)  # unscaled
     torch.testing.assert_close(out["logits"], gated.backbone.classifier(ref))
-    with pytest.raises(ValueError, match="learn_scale must be false when normalize is false"):
-        LeafConfig(learn_scale=True, normalize=False)
+    assert LeafConfig(learn_scale=True, normalize=False).learn_scale is False  # no scale to learn
     with pytest.raises(TypeError, match="normalize must be true or false"):
         LeafConfig(normalize="no")
 

@@ -45,6 +45,21 @@ def test_tables_by_hand_and_png(tmp_path, capsys):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_leaf_variant_replaces_the_grids_leaf_runs(tmp_path, capsys):
+    pl = load_script()
+    grid = [entry("flexmatch", 0, [1, 1, 1, 0.8], [0.5, 0.5, 0.5, 0.4]),
+            entry("leaf_flexmatch", 0, [1, 1, 1, 1.0], [0.5, 0.5, 0.5, 0.1])]
+    study = [entry("leaf_flexmatch", 0, [1, 1, 1, 0.9], [0.5, 0.5, 0.5, 0.7])]
+    (tmp_path / "g_curves.jsonl").write_text("".join(json.dumps(e) + "\n" for e in grid))
+    (tmp_path / "study_flexmatch_v_curves.jsonl").write_text("".join(json.dumps(e) + "\n" for e in study))
+    assert pl.main(["--name", "g", "--results_dir", str(tmp_path), "--leaf_variant", "v", "--png"]) == 0
+    out = capsys.readouterr().out
+    assert "| leaf_flexmatch | 0 | 0.900 | 0.700 | 0.630 |" in out and "0.100" not in out
+    assert (tmp_path / "g_v_pseudo_labels.png").exists()
+    assert pl.main(["--name", "g", "--results_dir", str(tmp_path), "--leaf_variant", "none"]) == 2
+    assert "no study_*none_curves.jsonl" in capsys.readouterr().err
+
+
 def test_refusals(tmp_path, capsys):
     pl = load_script()
     assert pl.main(["--curves", str(tmp_path / "none.jsonl")]) == 2

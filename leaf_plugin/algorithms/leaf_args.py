@@ -34,7 +34,8 @@ LEAF_ARGUMENTS = [
     SSL_Argument("--leaf_feature_scale", float, 16.0, "scale of the normalised feature before the classifier"),
     SSL_Argument("--leaf_learn_scale", str2bool, False, "learn that scale (NormFace), starting at --leaf_feature_scale"),
     SSL_Argument("--leaf_normalize", str2bool, True,
-                 "classify the unit-norm feature times the scale (false: the feature at the backbone's own norm)"),
+                 "classify the unit-norm feature times the scale (false: the feature at the backbone's own norm, "
+                 "no scale, so no --leaf_learn_scale)"),
     SSL_Argument("--leaf_expert_init", str, "uniform",
                  "experts: uniform (nn.Linear init) | zero (second layers zero: each level starts as the identity) | "
                  "rezero (uniform experts behind a learned gain that starts at 0)"),

@@ -20,6 +20,7 @@ from semilearn.core.algorithmbase import AlgorithmBase
 
 from ..errors import UserError
 from ..history import is_eval_iteration
+from ..layers import LeafConfig
 from ..losses import ambiguous_loss, faithful_ambiguous_loss, nt_xent, positive_mask
 from ..runtime import DeviceRuntime
 from .leaf_args import LEAF_ARGUMENTS, LeafWrapError, fill_leaf_defaults, leaf_config, leaf_net
@@ -225,6 +226,7 @@ class LeafAlgorithm:
         runtime's key-by-key check."""
         saved = checkpoint.get("leaf_config")
         if saved:
+            saved = {**asdict(LeafConfig()), **saved}  # a field it predates: what runs did before it existed
             own = asdict(self.leaf_cfg)
             saved, own = (dict(c, rezero=c.get("expert_init") == "rezero") for c in (saved, own))
             diff = [k for k in ("semantic", "instance", "instance_on", "num_experts", "faithful", "learn_scale",

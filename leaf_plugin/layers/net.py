@@ -47,7 +47,7 @@ class LeafConfig:
         normalize: ``True``: the classifier sees the unit-norm feature times the scale (a
             cosine-like head); ``False``: it sees the gated feature at the backbone's own norm
             (the host's head; the instance level then gates ``f``, and ``leaf_z`` stays unit-norm
-            for the two-view term). ``learn_scale`` must then be ``False``.
+            for the two-view term); there is no scale then, so ``learn_scale`` is turned off.
         expert_init: ``"uniform"``: the experts' layers start like ``nn.Linear``; ``"zero"``:
             their second layers start at zero, so each level is the identity at the start and
             a pretrained backbone's feature reaches the classifier unchanged; ``"rezero"``:
@@ -114,8 +114,8 @@ class LeafConfig:
             raise ValueError(f"leaf: balance_coef must be >= 0, got {self.balance_coef}")
         if self.feature_scale <= 0:
             raise ValueError(f"leaf: feature_scale must be > 0, got {self.feature_scale}")
-        if self.learn_scale and not self.normalize:
-            raise ValueError("leaf: learn_scale must be false when normalize is false (an unnormalised feature has no scale to learn)")
+        if not self.normalize:  # an unnormalised feature has no scale to learn
+            self.learn_scale = False
 
 
 def _in_features(module: nn.Module) -> Optional[int]:
