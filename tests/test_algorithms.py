@@ -140,7 +140,7 @@ def test_unconfident_selects_by_the_averaged_views_not_the_hosts_mask(tmp_path):
 
 
 @pytest.mark.parametrize("flags,other_flags,fragment", [
-    ((), ("--leaf_learn_scale", "false"), "learn_scale"),  # leaf_fixmatch learns its scale by default
+    (("--leaf_learn_scale", "true"), (), "learn_scale"),
     (("--leaf_expert_init", "rezero"), (), "rezero"),
 ])
 def test_variant_trains_and_its_checkpoint_refuses_another_shape(tmp_path, flags, other_flags, fragment):
@@ -166,19 +166,20 @@ def test_unnormalised_head_flag_reaches_the_network_and_trains(tmp_path):
     assert alg.model.config.learn_scale is False and alg.model.log_scale is None  # no scale, nothing to learn
 
 
-def test_registered_hosts_learn_the_head_scale_by_default(tmp_path):
+def test_flexmatch_and_freematch_learn_the_head_scale_by_default(tmp_path):
     from leaf_plugin.algorithms import LEAF_ALGORITHMS
     from semilearn.algorithms.fixmatch import FixMatch
 
     def default(cls):
         return {a.name: a.default for a in cls.get_argument()}["--leaf_learn_scale"]
 
-    assert [default(LEAF_ALGORITHMS[n]) for n in ("leaf_fixmatch", "leaf_flexmatch", "leaf_freematch")] == [True] * 3
+    assert [default(LEAF_ALGORITHMS[n]) for n in ("leaf_fixmatch", "leaf_flexmatch", "leaf_freematch")] == \
+        [False, True, True]
     assert default(LEAF_ALGORITHMS["leaf"]) is False and default(leaf_plugin.wrap(FixMatch)) is False
     alg = build("leaf_flexmatch", tmp_path)
     assert alg.model.config.learn_scale and float(alg.model.log_scale.detach().exp()) == pytest.approx(16.0)
     assert alg.ema_model.log_scale is not None
-    faithful = build("leaf_fixmatch", tmp_path / "faithful", "--leaf_faithful", "true")
+    faithful = build("leaf_flexmatch", tmp_path / "faithful", "--leaf_faithful", "true")
     assert faithful.model.log_scale is None  # the released code's fixed head
 
 

@@ -195,8 +195,9 @@ def test_console_line_holds_the_loss_terms_mask_and_lr_not_each_expert():
 
 def test_eval_of_a_run_older_than_a_leaf_flag_rebuilds_its_own_head(tmp_path, capsys):
     """A checkpoint written before --leaf_learn_scale existed had a fixed head scale: ``eval``
-    rebuilds that, not the learned scale leaf_fixmatch defaults to now."""
-    run = train(tmp_path, capsys, "--num_train_iter", "2", "--num_eval_iter", "2", "--leaf_learn_scale", "false")
+    rebuilds that, not the learned scale leaf_flexmatch defaults to now."""
+    run = train(tmp_path, capsys, "--algorithm", "leaf_flexmatch", "--num_train_iter", "2", "--num_eval_iter", "2",
+                "--leaf_learn_scale", "false")
     ckpt = torch.load(run / "latest_model.pth", map_location="cpu", weights_only=False)
     for saved in (ckpt["args"], ckpt["leaf_args"]):
         del saved["leaf_learn_scale"]
@@ -207,6 +208,7 @@ def test_eval_of_a_run_older_than_a_leaf_flag_rebuilds_its_own_head(tmp_path, ca
     result = json.loads((run / "results.json").read_text())
     assert json.loads(out.strip().splitlines()[-1])["top-1-acc"] == pytest.approx(result["top1"], abs=1e-12)
     # resuming it under the new default names the difference instead of a missing key
-    rc, out, err = run_cli(["train", *TINY, "--save_dir", tmp_path, "--save_name", "run", "--num_train_iter", "4",
-                            "--num_eval_iter", "2", "--resume", "--load_path", run / "older.pth"], capsys)
+    rc, out, err = run_cli(["train", *TINY, "--algorithm", "leaf_flexmatch", "--save_dir", tmp_path, "--save_name",
+                            "run", "--num_train_iter", "4", "--num_eval_iter", "2", "--resume", "--load_path",
+                            run / "older.pth"], capsys)
     assert rc == 2 and "leaf learn_scale=False, this run has True" in err
