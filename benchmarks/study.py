@@ -72,14 +72,25 @@ VARIANTS: Dict[str, tuple] = {
     "amb_0.25": (["--leaf_lambda_amb", "0.25"], "ambiguous loss weighted 0.25 (default 1)"),
     "tau_0.99": (["--leaf_tau", "0.99"], "positive sets closed at cumulative probability 0.99 (default 0.9)"),
 }
-# The ablation table at the shipped defaults. The leaf_ hosts learn the head's scale since the
-# learn_scale screens chose it (RESULTS.md), so each ablation spells that default out: a cell
-# keyed by its flags alone could not be told from one run before the default changed.
+# The ablation table at the shipped defaults. leaf_flexmatch and leaf_freematch learn the head's
+# scale since the learn_scale screens chose it (RESULTS.md), so their ablations spell that default
+# out: a cell keyed by its flags alone could not be told from one run before the default changed.
 LEVELS_OFF = ("no_semantic", "no_instance", "no_category", "no_levels")
 for _name in LEVELS_OFF + ("host_view_own",):
     VARIANTS[f"ls_{_name}"] = (VARIANTS["learn_scale"][0] + VARIANTS[_name][0],
                                f"{VARIANTS[_name][1]}, the head's scale learned")
-ABLATION = ["learn_scale"] + [f"ls_{name}" for name in LEVELS_OFF]
+
+
+def ablation(host: str) -> List[str]:
+    """The ablation variants of ``leaf_<host>`` at its shipped defaults: all levels, then each
+    level off and all off; the ``ls_`` ones where the host learns the head's scale by default."""
+    from leaf_plugin.algorithms import LEAF_ALGORITHMS
+
+    if LEAF_ALGORITHMS[f"leaf_{host}"].leaf_defaults.get("leaf_learn_scale", False):
+        return ["learn_scale", *(f"ls_{name}" for name in LEVELS_OFF)]
+    return ["default", *LEVELS_OFF]
+
+
 ITERATIONS = {"fer2013": 6000, "fer2013_v1": 2000}
 BASELINES = {"fer2013": "fer2013_v2", "fer2013_v1": "fer2013_simclr"}
 
@@ -173,12 +184,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--results_dir", default=str(compare.HERE / "results"))
     p.add_argument("--runs_dir", default=str(compare.REPO / "runs" / "compare"))
     p.add_argument("--ablation", action="store_true",
-                   help=f"the ablation table: variants {' '.join(ABLATION)} of every host (--host ignored)")
+                   help="the ablation table of every host at its shipped defaults: all levels, each level "
+                        "off, all off (--host ignored)")
     p.add_argument("--table-only", dest="table_only", action="store_true")
     opts = p.parse_args(argv)
     studies = [opts]
     if opts.ablation:
-        studies = [argparse.Namespace(**{**vars(opts), "host": host, "variants": ABLATION}) for host in compare.HOSTS]
+        studies = [argparse.Namespace(**{**vars(opts), "host": host, "variants": ablation(host)}) for host in compare.HOSTS]
     failed = 0
     if not opts.table_only:
         for study in studies:

@@ -186,8 +186,9 @@ def test_study_ablation_prints_each_host_paired_with_its_own_cells(tmp_path, cap
     for host, (base, leaf, no_category) in {"fixmatch": ("0.40", "0.41", "0.44"),
                                              "freematch": ("0.38", "0.40", "0.37")}.items():
         opts = study_opts(tmp_path, host=host, protocol="fer2013", num_train_iter=None, baseline=None, seeds=[0])
-        for alg, tail, name in ((host, base, "default"), (f"leaf_{host}", leaf, "learn_scale"),
-                                (f"leaf_{host}", no_category, "ls_no_category")):
+        learned = host != "fixmatch"  # leaf_fixmatch keeps the fixed scale; the others learn it
+        for alg, tail, name in ((host, base, "default"), (f"leaf_{host}", leaf, "learn_scale" if learned else "default"),
+                                (f"leaf_{host}", no_category, "ls_no_category" if learned else "no_category")):
             row = {"algorithm": alg, "seed": 0, "labels": 175, "iterations": 6000, "top1": tail, "balanced_acc": "0.3",
                    "top1_tail": tail, "balanced_tail": "0.30", "wall_time_s": "1", "git_commit": "x", "run_dir": "r",
                    "settings": study.settings(opts, name, alg)}
@@ -197,12 +198,14 @@ def test_study_ablation_prints_each_host_paired_with_its_own_cells(tmp_path, cap
     fix, flex, free = (out.index(f"### leaf_{h}") for h in ("fixmatch", "flexmatch", "freematch"))
     assert fix < flex < free
     assert "| fixmatch (the host) | | 0 | 40.00 | 30.00 | | | | |" in out[fix:flex]
-    assert "| learn_scale | `--leaf_learn_scale true` | 0 | 41.00 | 30.00 | +1.00 | +1.00 | +1.00 | - |" in out[fix:flex]
-    # each ablation spells the shipped default (the learned scale) out, so old cells never count
+    assert "| default | `(none)` | 0 | 41.00 | 30.00 | +1.00 | +1.00 | +1.00 | - |" in out[fix:flex]
+    assert "| no_category | `--leaf_category false --leaf_lambda_c 0` | 0 | 44.00 | 30.00 | +4.00 |" in out[fix:flex]
+    # a host that learns the head's scale by default has it spelled out, so old cells never count
+    assert "| learn_scale | `--leaf_learn_scale true` | 0 | 40.00 | 30.00 | +2.00 |" in out[free:]
     no_category = "| ls_no_category | `--leaf_learn_scale true --leaf_category false --leaf_lambda_c 0` | 0 |"
-    assert f"{no_category} 44.00 | 30.00 | +4.00 |" in out[fix:flex]
     assert f"{no_category} 37.00 | 30.00 | -1.00 |" in out[free:]
     assert "| learn_scale |" not in out[flex:free] and "(the host)" not in out[flex:free]  # no cells: no rows
+    assert study.ablation("flexmatch")[0] == "learn_scale" and study.ablation("fixmatch")[0] == "default"
 
 
 def test_settings_key_does_not_depend_on_where_the_checkout_is():
