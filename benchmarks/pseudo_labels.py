@@ -29,6 +29,7 @@ from typing import Dict, List, Optional, Sequence
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from compare import HERE, HOSTS  # noqa: E402
+from study import study_name  # noqa: E402
 
 RESULTS = HERE / "results"
 KEYS = ("pl_mask_ratio", "pl_accuracy", "leaf_pos_hit", "leaf_pos_size_rejected")
@@ -42,8 +43,8 @@ def read_entries(path: Path) -> List[dict]:
 
 def variant_curves(results_dir: Path, variant: str) -> List[Path]:
     """The curves files of ``study.py`` variant ``variant``, one per host that has one."""
-    names = [f"study_{variant}" if host == "fixmatch" else f"study_{host}_{variant}" for host in HOSTS]
-    return [p for p in (results_dir / f"{n}_curves.jsonl" for n in names) if p.exists()]
+    paths = (results_dir / f"{study_name(host, variant)}_curves.jsonl" for host in HOSTS)
+    return [p for p in paths if p.exists()]
 
 
 def window_means(entry: dict, start_fraction: float) -> Dict[str, Optional[float]]:

@@ -32,9 +32,9 @@ import compare  # noqa: E402
 # name -> (flags, what it asks)
 VARIANTS: Dict[str, tuple] = {
     "default": ([], "the shipped defaults; the headline grid's own leaf_<host> cells, which ran with the head's "
-                "scale fixed at 16 (the hosts learn it since: see learn_scale)"),
-    "fixed_scale": (["--leaf_learn_scale", "false"], "the head's scale fixed at 16 (the default before the "
-                    "hosts learned it)"),
+                "scale fixed at 16 (leaf_flexmatch and leaf_freematch learn it since: see learn_scale)"),
+    "fixed_scale": (["--leaf_learn_scale", "false"], "the head's scale fixed at 16 (the default before "
+                    "leaf_flexmatch and leaf_freematch learned it)"),
     "no_levels": (["--leaf_semantic", "false", "--leaf_instance", "false", "--leaf_category", "false",
                    "--leaf_lambda_c", "0"], "all three levels off: FixMatch on the mean of two weak views"),
     "semantic_only": (["--leaf_instance", "false", "--leaf_category", "false", "--leaf_lambda_c", "0"],
@@ -103,11 +103,17 @@ def iterations(opts) -> int:
     return opts.num_train_iter or ITERATIONS[opts.protocol]
 
 
+def study_name(host: str, name: str) -> str:
+    """Variant ``name``'s grid under ``host``: ``study_<variant>`` under fixmatch (as before), else
+    ``study_<host>_<variant>``."""
+    return f"study_{name}" if host == "fixmatch" else f"study_{host}_{name}"
+
+
 def csv_name(opts, name: str) -> str:
-    """The variant's grid: ``study_<variant>`` under fixmatch (as before), else ``study_<host>_<variant>``."""
+    """The variant's grid; the ``default`` variant's is the headline grid's own."""
     if name == "default":
         return opts.baseline or BASELINES[opts.protocol]
-    return f"study_{name}" if opts.host == "fixmatch" else f"study_{opts.host}_{name}"
+    return study_name(opts.host, name)
 
 
 def grid_argv(opts, name: str) -> List[str]:

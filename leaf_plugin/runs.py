@@ -11,7 +11,7 @@ import json
 import os
 import sys
 from argparse import Namespace
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Callable, List, Optional, Sequence
 
 import torch
@@ -167,8 +167,7 @@ def recorded_leaf_flags(checkpoint: dict) -> dict:
     recorded = checkpoint.get("leaf_config")
     if not isinstance(recorded, dict):
         return {}
-    fields = asdict(LeafConfig())
-    return {f"leaf_{k}": recorded.get(k, default) for k, default in fields.items()}
+    return {f"leaf_{k}": v for k, v in LeafConfig.recorded_fields(recorded).items()}
 
 
 def saved_leaf_config(checkpoint: dict):
@@ -178,8 +177,7 @@ def saved_leaf_config(checkpoint: dict):
     saved = checkpoint.get("leaf_config")
     if not isinstance(saved, dict):
         return None
-    known = set(LeafConfig.__dataclass_fields__)
-    return LeafConfig(**{k: v for k, v in saved.items() if k in known})
+    return LeafConfig(**LeafConfig.recorded_fields(saved))
 
 
 def build_model_from_checkpoint(args: Namespace, checkpoint: dict, load_path: str) -> nn.Module:

@@ -517,3 +517,12 @@ def test_algorithm_layer_turns_config_errors_into_one_line_user_errors():
 
     with pytest.raises(LeafWrapError, match="^--net: leaf: cannot tell the feature size of Headless"):
         leaf_net(Headless(), 3, LeafConfig())
+
+
+def test_recorded_fields_fill_what_an_older_checkpoint_predates_and_drop_what_is_gone():
+    recorded = {"num_experts": 4, "semantic": False, "zero_init": True}  # an older asdict(LeafConfig)
+    fields = LeafConfig.recorded_fields(recorded)
+    assert fields["num_experts"] == 4 and fields["semantic"] is False
+    assert fields["learn_scale"] is False and fields["normalize"] is True  # what runs did before those fields
+    assert "zero_init" not in fields and set(fields) == set(LeafConfig.__dataclass_fields__)
+    assert LeafConfig(**fields).num_experts == 4

@@ -226,7 +226,7 @@ class LeafAlgorithm:
         runtime's key-by-key check."""
         saved = checkpoint.get("leaf_config")
         if saved:
-            saved = {**asdict(LeafConfig()), **saved}  # a field it predates: what runs did before it existed
+            saved = LeafConfig.recorded_fields(saved)
             own = asdict(self.leaf_cfg)
             saved, own = (dict(c, rezero=c.get("expert_init") == "rezero") for c in (saved, own))
             diff = [k for k in ("semantic", "instance", "instance_on", "num_experts", "faithful", "learn_scale",

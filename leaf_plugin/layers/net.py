@@ -10,7 +10,7 @@ With ``normalize=False`` the instance level gates ``f`` and its output reaches t
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any, Dict, List, Optional
 
 import torch
@@ -69,6 +69,13 @@ class LeafConfig:
     normalize: bool = True
     expert_init: str = "uniform"
     faithful: bool = False
+
+    @classmethod
+    def recorded_fields(cls, recorded: Dict[str, Any]) -> Dict[str, Any]:
+        """Every field of a configuration a checkpoint recorded (``asdict`` of an older version):
+        a field it predates gets its default, which is what runs did before the field existed
+        (e.g. a fixed head scale before ``learn_scale``); a field since removed is dropped."""
+        return {k: recorded.get(k, default) for k, default in asdict(cls()).items()}
 
     def __post_init__(self) -> None:
         # like torch / torchvision: TypeError for a value of the wrong type, ValueError for a
