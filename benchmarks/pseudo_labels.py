@@ -13,10 +13,12 @@ seeds), over the last quarter of training and over the whole run:
 
 ``--png`` draws the same quantities over training, one column per host (host grey, LEAF blue).
 ``--leaf_variant V`` takes the LEAF-wrapped hosts' runs from ``study.py`` variant V's curves
-(``study_<host>_V``, ``study_V`` for FixMatch) instead of the grid's own ``leaf_<host>`` cells.
+(``study_<host>_V``, ``study_V`` for FixMatch) instead of the grid's own ``leaf_<host>`` cells;
+``--leaf_variant shipped`` takes each host's shipped default (``study.py --headline``'s rows).
 
     python benchmarks/pseudo_labels.py --name fer2013_v2 --png
     python benchmarks/pseudo_labels.py --name fer2013_v2 --leaf_variant learn_scale --png
+    python benchmarks/pseudo_labels.py --name fer2013_v2 --leaf_variant shipped --png
 """
 from __future__ import annotations
 
@@ -29,7 +31,7 @@ from typing import Dict, List, Optional, Sequence
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from compare import HERE, HOSTS  # noqa: E402
-from study import study_name  # noqa: E402
+from study import shipped, study_name  # noqa: E402
 
 RESULTS = HERE / "results"
 KEYS = ("pl_mask_ratio", "pl_accuracy", "leaf_pos_hit", "leaf_pos_size_rejected")
@@ -41,10 +43,13 @@ def read_entries(path: Path) -> List[dict]:
     return [e for e in entries if e.get("diagnostics")]
 
 
-def variant_curves(results_dir: Path, variant: str) -> List[Path]:
-    """The curves files of ``study.py`` variant ``variant``, one per host that has one."""
-    paths = (results_dir / f"{study_name(host, variant)}_curves.jsonl" for host in HOSTS)
-    return [p for p in paths if p.exists()]
+def variant_curves(results_dir: Path, variant: str) -> Dict[str, Path]:
+    """Per host, the curves file of ``study.py`` variant ``variant`` where it exists; ``shipped``
+    is each host's shipped default, whose curves are the grid's own where that is ``default``."""
+    names = {host: shipped(host) if variant == "shipped" else variant for host in HOSTS}
+    paths = {host: results_dir / f"{study_name(host, name)}_curves.jsonl" for host, name in names.items()
+             if name != "default"}
+    return {host: path for host, path in paths.items() if path.exists()}
 
 
 def window_means(entry: dict, start_fraction: float) -> Dict[str, Optional[float]]:
@@ -145,7 +150,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--results_dir", type=Path, default=RESULTS)
     p.add_argument("--png", action="store_true", help="also write results/<name>_pseudo_labels.png")
     p.add_argument("--leaf_variant", help="the leaf_<host> runs from study.py variant V's curves "
-                                          "(the PNG: <name>_<V>_pseudo_labels.png)")
+                                          "(the PNG: <name>_<V>_pseudo_labels.png); 'shipped': each host's shipped default")
     opts = p.parse_args(argv)
     if (opts.name is None) == (opts.curves is None):
         p.error("give one of --name and --curves")
@@ -156,12 +161,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     entries = read_entries(path)
     if opts.leaf_variant:
         studies = variant_curves(path.parent, opts.leaf_variant)
-        if not studies:
+        if not studies and opts.leaf_variant != "shipped":
             print(f"pseudo_labels.py: no study_*{opts.leaf_variant}_curves.jsonl in {path.parent}; expected the "
                   f"curves of a study.py variant", file=sys.stderr)
             return 2
-        entries = [e for e in entries if not e["algorithm"].startswith("leaf_")]
-        entries += [e for p in studies for e in read_entries(p)]
+        entries = [e for e in entries if e["algorithm"] not in {f"leaf_{host}" for host in studies}]
+        entries += [e for p in studies.values() for e in read_entries(p)]
     if not entries:
         print(f"pseudo_labels.py: no run in {path} logged pseudo-label diagnostics", file=sys.stderr)
         return 2

@@ -15,6 +15,8 @@ holds only the cells whose settings key is the variant's.
     # the ablation table of the method's levels at the shipped defaults, every host (runs what is
     # missing, then prints)
     python benchmarks/study.py --ablation --seeds 0 1 2 --threads 1
+    # the headline at every host's shipped default (learn_scale cells for FlexMatch and FreeMatch)
+    python benchmarks/study.py --headline --seeds 0 1 2 3 4
     # the 2,000-iteration studies of the fer2013_v1 headline
     python benchmarks/study.py --protocol fer2013_v1 --baseline fer2013_simclr --table-only --seeds 0
 """
@@ -24,7 +26,7 @@ import argparse
 import statistics
 import sys
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import compare  # noqa: E402
@@ -82,12 +84,18 @@ for _name in LEVELS_OFF + ("host_view_own", "amb_0.25", "min_pos_2"):
                                f"{VARIANTS[_name][1]}, the head's scale learned")
 
 
+def shipped(host: str) -> str:
+    """The variant that is ``leaf_<host>``'s shipped default: ``learn_scale`` where the host
+    registers a learned head scale, else ``default`` (the headline grid's own cells)."""
+    from leaf_plugin.algorithms import LEAF_ALGORITHMS
+
+    return "learn_scale" if LEAF_ALGORITHMS[f"leaf_{host}"].leaf_defaults.get("leaf_learn_scale", False) else "default"
+
+
 def ablation(host: str) -> List[str]:
     """The ablation variants of ``leaf_<host>`` at its shipped defaults: all levels, then each
     level off and all off; the ``ls_`` ones where the host learns the head's scale by default."""
-    from leaf_plugin.algorithms import LEAF_ALGORITHMS
-
-    if LEAF_ALGORITHMS[f"leaf_{host}"].leaf_defaults.get("leaf_learn_scale", False):
+    if shipped(host) == "learn_scale":
         return ["learn_scale", *(f"ls_{name}" for name in LEVELS_OFF)]
     return ["default", *LEVELS_OFF]
 
@@ -132,19 +140,43 @@ def settings(opts, name: str, algorithm: Optional[str] = None) -> str:
     return compare.cell_settings(grid, algorithm or f"leaf_{opts.host}", opts.seeds[0])
 
 
+def variant_cells(opts, name: str) -> Tuple[List[dict], int]:
+    """Variant ``name``'s ``leaf_<host>`` cells at the study's iterations and seeds whose settings
+    key is the variant's, and how many others its CSV holds there (other protocol flags)."""
+    leaf, its, key = f"leaf_{opts.host}", iterations(opts), settings(opts, name)
+    cells = [r for r in compare.read_rows(Path(opts.results_dir) / f"{csv_name(opts, name)}.csv")
+             if r["algorithm"] == leaf and int(r["iterations"]) == its and int(r["seed"]) in opts.seeds]
+    rows = [r for r in cells if r["settings"] == key]
+    return rows, len(cells) - len(rows)
+
+
+def headline(opts) -> str:
+    """``compare.py``'s tables of the headline grid (``--baseline``) with every ``leaf_<host>`` at
+    its shipped default: the grid's own cells, or the ``learn_scale`` cells where the default
+    became the learned scale after the grid's commit (the same computation: RESULTS.md)."""
+    keys = {settings(opts, "default", alg) for alg in compare.DEFAULT_GRID}
+    rows = [r for r in compare.read_rows(Path(opts.results_dir) / f"{csv_name(opts, 'default')}.csv")
+            if r["settings"] in keys and int(r["seed"]) in opts.seeds]
+    notes = []
+    for host in compare.HOSTS:
+        if shipped(host) != "default":
+            study = argparse.Namespace(**{**vars(opts), "host": host})
+            rows = [r for r in rows if r["algorithm"] != f"leaf_{host}"] + variant_cells(study, shipped(host))[0]
+            notes.append(f"leaf_{host}: {csv_name(study, shipped(host))}.csv")
+    source = f"(leaf_<host> rows from {csv_name(opts, 'default')}.csv" + "".join(f"; {n}" for n in notes) + ")"
+    return compare.summarise(rows, compare.DEFAULT_GRID) + "\n\n" + source
+
+
 def table(opts) -> str:
     results = Path(opts.results_dir)
-    leaf, its = f"leaf_{opts.host}", iterations(opts)
+    its = iterations(opts)
     base_key = settings(opts, "default", opts.host)
     base = {int(r["seed"]): r for r in compare.read_rows(results / f"{csv_name(opts, 'default')}.csv")
             if r["algorithm"] == opts.host and int(r["iterations"]) == its and r["settings"] == base_key}
     found, other = {}, 0
     for name in opts.variants:
-        key = settings(opts, name)
-        cells = [r for r in compare.read_rows(results / f"{csv_name(opts, name)}.csv")
-                 if r["algorithm"] == leaf and int(r["iterations"]) == its and int(r["seed"]) in opts.seeds]
-        rows = [r for r in cells if r["settings"] == key]
-        other += len(cells) - len(rows)
+        rows, others = variant_cells(opts, name)
+        other += others
         if rows:
             found[name] = rows
     every = [r for rows in found.values() for r in rows] + list(base.values())
@@ -193,8 +225,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--ablation", action="store_true",
                    help="the ablation table of every host at its shipped defaults: all levels, each level "
                         "off, all off (--host ignored)")
+    p.add_argument("--headline", action="store_true",
+                   help="print the headline grid's tables with every leaf_<host> at its shipped default "
+                        "(runs nothing)")
     p.add_argument("--table-only", dest="table_only", action="store_true")
     opts = p.parse_args(argv)
+    if opts.headline:
+        print(headline(opts))
+        return 0
     studies = [opts]
     if opts.ablation:
         studies = [argparse.Namespace(**{**vars(opts), "host": host, "variants": ablation(host)}) for host in compare.HOSTS]

@@ -208,6 +208,36 @@ def test_study_ablation_prints_each_host_paired_with_its_own_cells(tmp_path, cap
     assert study.ablation("flexmatch")[0] == "learn_scale" and study.ablation("fixmatch")[0] == "default"
 
 
+def test_study_headline_puts_each_leaf_host_at_its_shipped_default(tmp_path, capsys):
+    """The grid ran every leaf_<host> at the fixed scale; leaf_flexmatch and leaf_freematch learn it
+    since, so --headline takes their learn_scale cells and keeps the grid's leaf_fixmatch."""
+    study = load_study()
+    compare = study.compare
+
+    def add(host, alg, seed, tail, name):
+        o = study_opts(tmp_path, host=host, protocol="fer2013", num_train_iter=None, baseline=None, seeds=[0, 1])
+        compare.append_row(tmp_path / f"{study.csv_name(o, name)}.csv", {
+            "algorithm": alg, "seed": seed, "labels": 175, "iterations": 6000, "top1": tail, "balanced_acc": "0.3",
+            "top1_tail": tail, "balanced_tail": "0.30", "wall_time_s": "1", "git_commit": "x", "run_dir": "r",
+            "settings": study.settings(o, name, alg)})
+
+    for seed, (host, leaf, grid_leaf, learned) in enumerate([("0.40", "0.39", "0.30", "0.45"),
+                                                             ("0.42", "0.40", "0.31", "0.43")]):
+        add("fixmatch", "fixmatch", seed, host, "default")
+        add("fixmatch", "leaf_fixmatch", seed, leaf, "default")
+        add("flexmatch", "flexmatch", seed, host, "default")
+        add("flexmatch", "leaf_flexmatch", seed, grid_leaf, "default")  # the fixed scale: not the default now
+        add("flexmatch", "leaf_flexmatch", seed, learned, "learn_scale")
+        add("fixmatch", "leaf_fixmatch", seed, "0.99", "learn_scale")  # not fixmatch's default: left out
+    add("flexmatch", "leaf_flexmatch", 2, "0.99", "learn_scale")  # a seed not asked for
+    assert study.main(["--headline", "--seeds", "0", "1", "--results_dir", str(tmp_path), "--pretrain_path", ""]) == 0
+    out = capsys.readouterr().out
+    assert "| leaf_fixmatch - fixmatch | 0: -1.00, 1: -2.00 | -1.50 | -2.00 |" in out
+    assert "| leaf_flexmatch - flexmatch | 0: +5.00, 1: +1.00 | +3.00 | +1.00 |" in out
+    assert "| leaf_flexmatch | 0,1 | 44.00 +- 1.41 |" in out and "99.00" not in out
+    assert "leaf_flexmatch: study_flexmatch_learn_scale.csv" in out
+
+
 def test_settings_key_does_not_depend_on_where_the_checkout_is():
     compare = load_compare()
     argv = compare.cell_argv(compare.build_parser().parse_args(["--name", "x"]), "fixmatch", 0)

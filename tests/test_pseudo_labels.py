@@ -60,6 +60,24 @@ def test_leaf_variant_replaces_the_grids_leaf_runs(tmp_path, capsys):
     assert "no study_*none_curves.jsonl" in capsys.readouterr().err
 
 
+def test_shipped_variant_takes_each_hosts_default_runs(tmp_path, capsys):
+    """leaf_flexmatch learns the head's scale by default: its runs come from the learn_scale
+    study; leaf_fixmatch keeps the fixed scale: the grid's own runs stay."""
+    pl = load_script()
+    grid = [entry("fixmatch", 0, [1, 1, 1, 0.8], [0.5, 0.5, 0.5, 0.4]),
+            entry("leaf_fixmatch", 0, [1, 1, 1, 0.6], [0.5, 0.5, 0.5, 0.2]),
+            entry("leaf_flexmatch", 0, [1, 1, 1, 1.0], [0.5, 0.5, 0.5, 0.1])]
+    learned = [entry("leaf_flexmatch", 0, [1, 1, 1, 0.9], [0.5, 0.5, 0.5, 0.7]),
+               entry("leaf_fixmatch", 0, [1, 1, 1, 0.3], [0.5, 0.5, 0.5, 0.3])]
+    (tmp_path / "g_curves.jsonl").write_text("".join(json.dumps(e) + "\n" for e in grid))
+    (tmp_path / "study_flexmatch_learn_scale_curves.jsonl").write_text(json.dumps(learned[0]) + "\n")
+    (tmp_path / "study_learn_scale_curves.jsonl").write_text(json.dumps(learned[1]) + "\n")  # not fixmatch's default
+    assert pl.main(["--name", "g", "--results_dir", str(tmp_path), "--leaf_variant", "shipped"]) == 0
+    out = capsys.readouterr().out
+    assert "| leaf_flexmatch | 0 | 0.900 | 0.700 | 0.630 |" in out and "| leaf_fixmatch | 0 | 0.600 | 0.200 |" in out
+    assert "0.100" not in out and "0.300" not in out
+
+
 def test_refusals(tmp_path, capsys):
     pl = load_script()
     assert pl.main(["--curves", str(tmp_path / "none.jsonl")]) == 2
