@@ -150,21 +150,26 @@ def variant_cells(opts, name: str) -> Tuple[List[dict], int]:
     return rows, len(cells) - len(rows)
 
 
-def headline(opts) -> str:
-    """``compare.py``'s tables of the headline grid (``--baseline``) with every ``leaf_<host>`` at
-    its shipped default: the grid's own cells, or the ``learn_scale`` cells where the default
-    became the learned scale after the grid's commit (the same computation: RESULTS.md)."""
+def headline_rows(opts) -> Tuple[List[dict], List[str]]:
+    """The headline grid's (``--baseline``) cells with every ``leaf_<host>`` at its shipped default:
+    the grid's own cells, or the ``learn_scale`` cells where the default became the learned scale
+    after the grid's commit (the same computation: RESULTS.md); and the CSVs those came from."""
     keys = {settings(opts, "default", alg) for alg in compare.DEFAULT_GRID}
     rows = [r for r in compare.read_rows(Path(opts.results_dir) / f"{csv_name(opts, 'default')}.csv")
             if r["settings"] in keys and int(r["seed"]) in opts.seeds]
-    notes = []
+    sources = [f"{csv_name(opts, 'default')}.csv"]
     for host in compare.HOSTS:
         if shipped(host) != "default":
             study = argparse.Namespace(**{**vars(opts), "host": host})
             rows = [r for r in rows if r["algorithm"] != f"leaf_{host}"] + variant_cells(study, shipped(host))[0]
-            notes.append(f"leaf_{host}: {csv_name(study, shipped(host))}.csv")
-    source = f"(leaf_<host> rows from {csv_name(opts, 'default')}.csv" + "".join(f"; {n}" for n in notes) + ")"
-    return compare.summarise(rows, compare.DEFAULT_GRID) + "\n\n" + source
+            sources.append(f"leaf_{host}: {csv_name(study, shipped(host))}.csv")
+    return rows, sources
+
+
+def headline(opts) -> str:
+    """``compare.py``'s tables of :func:`headline_rows`, and where the rows came from."""
+    rows, sources = headline_rows(opts)
+    return compare.summarise(rows, compare.DEFAULT_GRID) + f"\n\n(rows from {'; '.join(sources)})"
 
 
 def table(opts) -> str:
