@@ -311,6 +311,28 @@ def curves_table(rows: List[dict], curves: Dict[tuple, dict], algorithms: List[s
     return "\n".join(lines)
 
 
+def late_fall_table(rows: List[dict], curves: Dict[tuple, dict], algorithms: List[str]) -> str:
+    """Per algorithm, how far its curves end below their highest evaluation: the means over its
+    runs of the highest test top-1, of its iteration, and of the highest minus the tail score.
+    It describes the curves' shape; nothing is chosen by it."""
+    lines = []
+    for alg in algorithms:
+        runs = [(curves[cell_key(r)]["eval"], float(r["top1_tail"]))
+                for r in sorted(rows, key=lambda r: int(r["seed"]))
+                if r["algorithm"] == alg and cell_key(r) in curves and has_tail(r)]
+        if not runs:
+            continue
+        peaks = [max(ev, key=lambda point: point[1]) for ev, _ in runs]
+        falls = [100 * (top - tail) for (_, top), (_, tail) in zip(peaks, runs)]
+        lines.append(f"| {alg} | {len(runs)} | {100 * statistics.mean(top for _, top in peaks):.2f} | "
+                     f"{statistics.mean(it for it, _ in peaks):.0f} | {statistics.mean(falls):.2f} | "
+                     f"{' / '.join(f'{f:.2f}' for f in falls)} |")
+    if not lines:
+        return ""
+    return "\n".join(["| algorithm | runs | highest top-1 (%) | at iteration | highest - tail (points) | per seed |",
+                      "|---|---|---|---|---|---|", *lines])
+
+
 def plot(rows: List[dict], algorithms: List[str], out_prefix: Path, curves: Dict[tuple, dict]) -> List[Path]:
     """Bar chart with error bars, and the mean learning curve per algorithm from ``curves``."""
     import matplotlib
@@ -410,10 +432,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         keep_curve(curves_path(opts), row, curves)
     print()
     print(summarise(rows, opts.algorithms))
-    table = curves_table(rows, curves, opts.algorithms)
-    if table:
-        print()
-        print(table)
+    for table in (curves_table(rows, curves, opts.algorithms), late_fall_table(rows, curves, opts.algorithms)):
+        if table:
+            print()
+            print(table)
     for path in [] if opts.no_plots else plot(rows, opts.algorithms, Path(opts.results_dir) / opts.name, curves):
         print(f"wrote {path}")
     if failures:

@@ -167,9 +167,16 @@ def headline_rows(opts) -> Tuple[List[dict], List[str]]:
 
 
 def headline(opts) -> str:
-    """``compare.py``'s tables of :func:`headline_rows`, and where the rows came from."""
+    """``compare.py``'s tables of :func:`headline_rows`, where the rows came from, and how far
+    each algorithm's curves end below their highest point (from the same CSVs' curves files)."""
     rows, sources = headline_rows(opts)
-    return compare.summarise(rows, compare.DEFAULT_GRID) + f"\n\n(rows from {'; '.join(sources)})"
+    curves = {}
+    for source in sources:
+        name = source.split(": ")[-1].replace(".csv", "")
+        curves.update(compare.read_curves(Path(opts.results_dir) / f"{name}_curves.jsonl"))
+    fall = compare.late_fall_table(rows, curves, compare.DEFAULT_GRID)
+    return "\n\n".join([compare.summarise(rows, compare.DEFAULT_GRID), f"(rows from {'; '.join(sources)})",
+                         *([fall] if fall else [])])
 
 
 def table(opts) -> str:

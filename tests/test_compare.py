@@ -238,6 +238,20 @@ def test_study_headline_puts_each_leaf_host_at_its_shipped_default(tmp_path, cap
     assert "leaf_flexmatch: study_flexmatch_learn_scale.csv" in out
 
 
+def test_late_fall_table_reads_each_curve_against_its_tail():
+    compare = load_compare()
+    rows = [{"algorithm": "fixmatch", "seed": s, "settings": "k", "top1_tail": t} for s, t in ((1, "0.40"), (0, "0.38"))]
+    rows.append({"algorithm": "supervised", "seed": 0, "settings": "k", "top1_tail": ""})  # no tail: left out
+    curves = {("fixmatch", 0, "k"): {"eval": [[500, 0.30], [1000, 0.42], [1500, 0.38]]},
+              ("fixmatch", 1, "k"): {"eval": [[500, 0.35], [1000, 0.39], [1500, 0.41]]},
+              ("supervised", 0, "k"): {"eval": [[500, 0.30]]}}
+    table = compare.late_fall_table(rows, curves, ["fixmatch", "supervised"])
+    # seed 0: highest 42 at 1000, 42 - 38 = 4; seed 1: highest 41 at 1500, 41 - 40 = 1
+    assert "| fixmatch | 2 | 41.50 | 1250 | 2.50 | 4.00 / 1.00 |" in table
+    assert "supervised" not in table
+    assert compare.late_fall_table(rows, {}, ["fixmatch"]) == ""
+
+
 def test_settings_key_does_not_depend_on_where_the_checkout_is():
     compare = load_compare()
     argv = compare.cell_argv(compare.build_parser().parse_args(["--name", "x"]), "fixmatch", 0)
