@@ -11,6 +11,9 @@ seeds), over the last quarter of training and over the whole run:
 - for LEAF, ``set hit``: how often a rejected sample's positive set holds its true class
   (``leaf_pos_hit``), and the set's mean size.
 
+Then, per host and seed, LEAF minus host in each of the first three and in the tail top-1 (the
+mean of the last evaluations in the curves), and how closely the top-1 difference follows each.
+
 ``--png`` draws the same quantities over training, one column per host (host grey, LEAF blue).
 ``--leaf_variant V`` takes the LEAF-wrapped hosts' runs from ``study.py`` variant V's curves
 (``study_<host>_V``, ``study_V`` for FixMatch) instead of the grid's own ``leaf_<host>`` cells;
@@ -31,6 +34,7 @@ from typing import Dict, List, Optional, Sequence
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from compare import HERE, HOSTS  # noqa: E402
+from leaf_plugin.history import TAIL_EVALUATIONS  # noqa: E402
 from study import shipped, study_name  # noqa: E402
 
 RESULTS = HERE / "results"
@@ -108,6 +112,36 @@ def host_table(entries: List[dict]) -> List[str]:
     return lines
 
 
+def tail_top1(entry: dict, n: int = TAIL_EVALUATIONS) -> float:
+    """The run's tail score: the mean test top-1 of its last ``n`` evaluations."""
+    return statistics.mean(top1 for _, top1 in entry["eval"][-n:])
+
+
+def paired_table(entries: List[dict]) -> List[str]:
+    """Per host and seed, leaf_host - host in the last quarter's quantity and quality and in the tail
+    top-1 (points), then the correlation over every pair of the top-1 difference with each."""
+    keys = ("pl_mask_ratio", "pl_accuracy", "right_accepted")
+    by = {(e["algorithm"], e["seed"]): e for e in entries}
+    lines = ["| host | seed | mask | accepted right | right and accepted | tail top-1 (points) |",
+             "|---|---|---|---|---|---|"]
+    diffs: List[tuple] = []
+    for host in HOSTS:
+        for seed in sorted(s for a, s in by if a == host and (f"leaf_{host}", s) in by):
+            leaf, base = by[(f"leaf_{host}", seed)], by[(host, seed)]
+            late = [window_means(e, 0.75) for e in (leaf, base)]
+            if any(late[0][k] is None or late[1][k] is None for k in keys):
+                continue
+            row = [late[0][k] - late[1][k] for k in keys] + [100 * (tail_top1(leaf) - tail_top1(base))]
+            diffs.append(tuple(row))
+            lines.append(f"| {host} | {seed} | " + " | ".join(f"{d:+.3f}" for d in row[:3]) + f" | {row[3]:+.2f} |")
+    if len(diffs) < 3:
+        return lines if diffs else []
+    top1 = [d[3] for d in diffs]
+    corr = ", ".join(f"{name} {statistics.correlation([d[i] for d in diffs], top1):+.2f}"
+                     for i, name in enumerate(("mask", "accepted right", "right and accepted")))
+    return lines + ["", f"Correlation over the {len(diffs)} pairs of the top-1 difference with the difference in: {corr}."]
+
+
 def plot(entries: List[dict], path: Path) -> Optional[Path]:
     """One column per host, rows: mask ratio, accepted accuracy, LEAF's set hit (mean over seeds)."""
     import matplotlib
@@ -177,6 +211,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print("Per host, means over seeds (last quarter / whole run):")
     print()
     print("\n".join(host_table(entries)))
+    paired = paired_table(entries)
+    if paired:
+        print()
+        print("LEAF - host, seed by seed (last quarter; the tail top-1 from the curves):")
+        print()
+        print("\n".join(paired))
     if opts.png:
         stem = opts.name or path.name.replace("_curves.jsonl", "")
         stem += f"_{opts.leaf_variant}" if opts.leaf_variant else ""

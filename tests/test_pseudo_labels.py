@@ -54,7 +54,7 @@ def test_leaf_variant_replaces_the_grids_leaf_runs(tmp_path, capsys):
     (tmp_path / "study_flexmatch_v_curves.jsonl").write_text("".join(json.dumps(e) + "\n" for e in study))
     assert pl.main(["--name", "g", "--results_dir", str(tmp_path), "--leaf_variant", "v", "--png"]) == 0
     out = capsys.readouterr().out
-    assert "| leaf_flexmatch | 0 | 0.900 | 0.700 | 0.630 |" in out and "0.100" not in out
+    assert "| leaf_flexmatch | 0 | 0.900 | 0.700 | 0.630 |" in out and "| leaf_flexmatch | 0 | 1.000 |" not in out
     assert (tmp_path / "g_v_pseudo_labels.png").exists()
     assert pl.main(["--name", "g", "--results_dir", str(tmp_path), "--leaf_variant", "none"]) == 2
     assert "no study_*none_curves.jsonl" in capsys.readouterr().err
@@ -75,7 +75,32 @@ def test_shipped_variant_takes_each_hosts_default_runs(tmp_path, capsys):
     assert pl.main(["--name", "g", "--results_dir", str(tmp_path), "--leaf_variant", "shipped"]) == 0
     out = capsys.readouterr().out
     assert "| leaf_flexmatch | 0 | 0.900 | 0.700 | 0.630 |" in out and "| leaf_fixmatch | 0 | 0.600 | 0.200 |" in out
-    assert "0.100" not in out and "0.300" not in out
+    assert "| leaf_flexmatch | 0 | 1.000 |" not in out and "| leaf_fixmatch | 0 | 0.300 |" not in out
+
+
+def test_paired_table_by_hand():
+    pl = load_script()
+
+    def run(alg, seed, mask, acc, evals):
+        e = entry(alg, seed, [0.0, 0.0, 0.0, mask], [0.0, 0.0, 0.0, acc])
+        e["eval"] = [[100 * i, v] for i, v in enumerate(evals)]
+        return e
+
+    # tail = mean of the last 5 evaluations: the first evaluation falls outside it
+    entries = [run("fixmatch", 0, 0.5, 0.6, [0.9, 0.40, 0.40, 0.40, 0.40, 0.40]),
+               run("leaf_fixmatch", 0, 0.4, 0.5, [0.0, 0.38, 0.38, 0.38, 0.38, 0.38]),
+               run("fixmatch", 1, 0.5, 0.6, [0.40] * 5), run("leaf_fixmatch", 1, 0.6, 0.7, [0.41] * 5),
+               run("flexmatch", 0, 0.9, 0.4, [0.40] * 5), run("leaf_flexmatch", 0, 1.0, 0.45, [0.43] * 5),
+               run("freematch", 0, 0.8, 0.4, [0.40] * 5)]  # no LEAF run at this seed: no pair
+    lines = pl.paired_table(entries)
+    # right and accepted 0.4 x 0.5 - 0.5 x 0.6 = -0.10; tail 38 - 40 = -2
+    assert "| fixmatch | 0 | -0.100 | -0.100 | -0.100 | -2.00 |" in lines
+    assert "| fixmatch | 1 | +0.100 | +0.100 | +0.120 | +1.00 |" in lines
+    assert "| flexmatch | 0 | +0.100 | +0.050 | +0.090 | +3.00 |" in lines
+    assert not any(line.startswith("| freematch") for line in lines)
+    # accepted right (-0.1, 0.1, 0.05) against top-1 (-2, 1, 3): r = 0.795
+    assert lines[-1].startswith("Correlation over the 3 pairs") and "accepted right +0.80" in lines[-1]
+    assert pl.paired_table(entries[:2])[-1] == "| fixmatch | 0 | -0.100 | -0.100 | -0.100 | -2.00 |"  # no r from one pair
 
 
 def test_refusals(tmp_path, capsys):
