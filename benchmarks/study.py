@@ -150,32 +150,34 @@ def variant_cells(opts, name: str) -> Tuple[List[dict], int]:
     return rows, len(cells) - len(rows)
 
 
-def headline_rows(opts) -> Tuple[List[dict], List[str]]:
+def headline_rows(opts) -> Tuple[List[dict], Dict[str, str]]:
     """The headline grid's (``--baseline``) cells with every ``leaf_<host>`` at its shipped default:
     the grid's own cells, or the ``learn_scale`` cells where the default became the learned scale
-    after the grid's commit (the same computation: RESULTS.md); and the CSVs those came from."""
+    after the grid's commit (the same computation: RESULTS.md); and the grids they came from
+    (``""``: the headline grid; ``leaf_<host>``: the study grid that replaced its rows)."""
+    grids = {"": csv_name(opts, "default")}
     keys = {settings(opts, "default", alg) for alg in compare.DEFAULT_GRID}
-    rows = [r for r in compare.read_rows(Path(opts.results_dir) / f"{csv_name(opts, 'default')}.csv")
+    rows = [r for r in compare.read_rows(Path(opts.results_dir) / f"{grids['']}.csv")
             if r["settings"] in keys and int(r["seed"]) in opts.seeds]
-    sources = [f"{csv_name(opts, 'default')}.csv"]
     for host in compare.HOSTS:
-        if shipped(host) != "default":
+        variant = shipped(host)
+        if variant != "default":
             study = argparse.Namespace(**{**vars(opts), "host": host})
-            rows = [r for r in rows if r["algorithm"] != f"leaf_{host}"] + variant_cells(study, shipped(host))[0]
-            sources.append(f"leaf_{host}: {csv_name(study, shipped(host))}.csv")
-    return rows, sources
+            rows = [r for r in rows if r["algorithm"] != f"leaf_{host}"] + variant_cells(study, variant)[0]
+            grids[f"leaf_{host}"] = csv_name(study, variant)
+    return rows, grids
 
 
 def headline(opts) -> str:
     """``compare.py``'s tables of :func:`headline_rows`, where the rows came from, and how far
-    each algorithm's curves end below their highest point (from the same CSVs' curves files)."""
-    rows, sources = headline_rows(opts)
+    each algorithm's curves end below their highest point (from the same grids' curves files)."""
+    rows, grids = headline_rows(opts)
     curves = {}
-    for source in sources:
-        name = source.split(": ")[-1].replace(".csv", "")
+    for name in grids.values():
         curves.update(compare.read_curves(Path(opts.results_dir) / f"{name}_curves.jsonl"))
+    sources = "; ".join(f"{alg}: {name}.csv" if alg else f"{name}.csv" for alg, name in grids.items())
     fall = compare.late_fall_table(rows, curves, compare.DEFAULT_GRID)
-    return "\n\n".join([compare.summarise(rows, compare.DEFAULT_GRID), f"(rows from {'; '.join(sources)})",
+    return "\n\n".join([compare.summarise(rows, compare.DEFAULT_GRID), f"(rows from {sources})",
                          *([fall] if fall else [])])
 
 
