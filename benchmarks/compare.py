@@ -102,13 +102,27 @@ def read_rows(path: Path) -> List[dict]:
 
 
 def append_row(path: Path, row: dict) -> None:
-    """Append ``row`` under the CSV's own header (a CSV begun by an older compare.py keeps its columns)."""
-    new = not path.exists()
+    """Append ``row`` to the CSV.  A CSV begun by an older compare.py is first rewritten
+    (atomically) under its header widened by the columns it lacks, its old rows blank there, so
+    that a new column such as the tail score is never dropped from the rows that have it."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    header = FIELDS if new else next(csv.reader(open(path, newline="")), FIELDS)
+    header = next(csv.reader(open(path, newline="")), None) if path.exists() else None
+    missing = [f for f in FIELDS if header is not None and f not in header]
+    if missing:
+        widened = header + missing
+        old_rows = read_rows(path)
+        tmp = path.with_name(path.name + ".tmp")
+        with open(tmp, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=widened, restval="")
+            writer.writeheader()
+            writer.writerows(old_rows)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        header = widened
     with open(path, "a", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=header, extrasaction="ignore")
-        if new:
+        writer = csv.DictWriter(f, fieldnames=header or FIELDS, extrasaction="ignore")
+        if header is None:
             writer.writeheader()
         writer.writerow(row)
         f.flush()

@@ -290,13 +290,18 @@ def test_references_run_at_their_own_seeds():
     assert compare.seeds_for(opts, "fullysupervised") == [0, 1, 2]
 
 
-def test_a_csv_begun_with_older_columns_keeps_them(tmp_path):
+def test_a_csv_begun_with_older_columns_is_widened_not_truncated(tmp_path):
     compare = load_compare()
     path = tmp_path / "old.csv"
-    path.write_text(",".join(compare.FIELDS[:10]) + "\n")
+    path.write_text(",".join(compare.FIELDS[:10]) + "\n" + ",".join(["0"] * 10) + "\n")
     row = {k: "1" for k in compare.FIELDS}
     compare.append_row(path, row)
-    assert path.read_text().splitlines()[1] == ",".join(["1"] * 10)
+    lines = path.read_text().splitlines()
+    assert lines[0] == ",".join(compare.FIELDS)  # the tail columns are added at the end
+    assert lines[1] == ",".join(["0"] * 10 + [""] * (len(compare.FIELDS) - 10))
+    assert lines[2] == ",".join(["1"] * len(compare.FIELDS))
+    assert compare.has_tail(compare.read_rows(path)[1]) and not compare.has_tail(compare.read_rows(path)[0])
+    assert not (tmp_path / "old.csv.tmp").exists()
 
 
 def test_protocol_study_tables_by_hand(tmp_path, capsys):
