@@ -220,6 +220,37 @@ def table(opts) -> str:
     return "\n".join(lines)
 
 
+LEVEL_NAMES = {"no_semantic": "the semantic level", "no_instance": "the instance level",
+               "no_category": "the category level and the two-view term", "no_levels": "all three levels"}
+
+
+def levels_table(opts) -> str:
+    """What each level buys ``leaf_<host>`` at its shipped defaults: the all-levels cell minus the
+    cell with that level off, paired by seed, with the mean and its 90 % t interval (tail top-1
+    points; the final top-1 when a cell lacks a tail score).  Empty until a level-off cell exists."""
+    everything, *offs = ablation(opts.host)
+    full = {int(r["seed"]): r for r in variant_cells(opts, everything)[0]}
+    pairs = {}
+    for name in offs:
+        rows = [r for r in variant_cells(opts, name)[0] if int(r["seed"]) in full]
+        if rows:
+            pairs[name] = sorted(rows, key=lambda r: int(r["seed"]))
+    if not pairs:
+        return ""
+    tail = all(compare.has_tail(r) for rows in pairs.values() for r in rows) and \
+        all(compare.has_tail(full[int(r["seed"])]) for rows in pairs.values() for r in rows)
+    score = "top1_tail" if tail else "top1"
+    lines = [f"| what it buys | the variant without it | seeds | {everything} - variant, per seed "
+             f"({'tail ' if tail else ''}top-1 points) | mean | 90 % interval |", "|---|---|---|---|---|---|"]
+    for name, rows in pairs.items():
+        gains = [100 * (float(full[int(r["seed"])][score]) - float(r[score])) for r in rows]
+        low, high = compare.t_interval(gains)
+        lines.append(f"| {LEVEL_NAMES[name.removeprefix('ls_')]} | {name} | {','.join(r['seed'] for r in rows)} | "
+                     f"{' / '.join(f'{g:+.2f}' for g in gains)} | {statistics.mean(gains):+.2f} | "
+                     f"{'-' if low != low else f'[{low:+.2f}, {high:+.2f}]'} |")
+    return "\n".join(lines)
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--host", choices=compare.HOSTS, default="fixmatch", help="variants of leaf_<host>")
@@ -238,7 +269,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--runs_dir", default=str(compare.REPO / "runs" / "compare"))
     p.add_argument("--ablation", action="store_true",
                    help="the ablation table of every host at its shipped defaults: all levels, each level "
-                        "off, all off (--host ignored)")
+                        "off, all off, then what each level buys (all levels minus it off, paired by seed; "
+                        "--host ignored)")
     p.add_argument("--headline", action="store_true",
                    help="print the headline grid's tables with every leaf_<host> at its shipped default "
                         "(runs nothing)")
@@ -259,6 +291,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     for study in studies:
         print(f"\n### leaf_{study.host}\n" if opts.ablation else "")
         print(table(study))
+        levels = levels_table(study) if opts.ablation else ""
+        if levels:
+            print(f"\n{levels}")
     return failed
 
 

@@ -206,6 +206,12 @@ def test_study_ablation_prints_each_host_paired_with_its_own_cells(tmp_path, cap
     assert f"{no_category} 37.00 | 30.00 | -1.00 |" in out[free:]
     assert "| learn_scale |" not in out[flex:free] and "(the host)" not in out[flex:free]  # no cells: no rows
     assert study.ablation("flexmatch")[0] == "learn_scale" and study.ablation("fixmatch")[0] == "default"
+    # what each level buys: all levels minus that level off, paired by seed
+    assert "| what it buys | the variant without it | seeds | default - variant, per seed (tail top-1 points) |" \
+        in out[fix:flex]
+    assert "| the category level and the two-view term | no_category | 0 | -3.00 | -3.00 | - |" in out[fix:flex]
+    assert "| the category level and the two-view term | ls_no_category | 0 | +3.00 | +3.00 | - |" in out[free:]
+    assert "what it buys" not in out[flex:free]  # no level-off cells: no table
 
 
 def test_study_headline_puts_each_leaf_host_at_its_shipped_default(tmp_path, capsys):
