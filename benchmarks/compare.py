@@ -106,7 +106,10 @@ def append_row(path: Path, row: dict) -> None:
     (atomically) under its header widened by the columns it lacks, its old rows blank there, so
     that a new column such as the tail score is never dropped from the rows that have it."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    header = next(csv.reader(open(path, newline="")), None) if path.exists() else None
+    header = None
+    if path.exists():
+        with open(path, newline="") as f:
+            header = next(csv.reader(f), None)
     missing = [f for f in FIELDS if header is not None and f not in header]
     if missing:
         widened = header + missing
