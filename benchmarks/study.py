@@ -77,9 +77,10 @@ VARIANTS: Dict[str, tuple] = {
 # The ablation table at the shipped defaults. leaf_flexmatch and leaf_freematch learn the head's
 # scale since the learn_scale screens chose it (RESULTS.md), so their ablations spell that default
 # out: a cell keyed by its flags alone could not be told from one run before the default changed.
-# The same spelling serves the screens run on top of the learned scale (ls_amb_0.25, ls_unconfident).
+# The same spelling serves the screens run on top of the learned scale (ls_amb_0.25, ls_unconfident,
+# ls_zero_init).
 LEVELS_OFF = ("no_semantic", "no_instance", "no_category", "no_levels")
-for _name in LEVELS_OFF + ("host_view_own", "amb_0.25", "min_pos_2", "unconfident"):
+for _name in LEVELS_OFF + ("host_view_own", "amb_0.25", "min_pos_2", "unconfident", "zero_init"):
     VARIANTS[f"ls_{_name}"] = (VARIANTS["learn_scale"][0] + VARIANTS[_name][0],
                                f"{VARIANTS[_name][1]}, the head's scale learned")
 
