@@ -74,6 +74,11 @@ VARIANTS: Dict[str, tuple] = {
     "amb_0.25": (["--leaf_lambda_amb", "0.25"], "ambiguous loss weighted 0.25 (default 1)"),
     "tau_0.99": (["--leaf_tau", "0.99"], "positive sets closed at cumulative probability 0.99 (default 0.9)"),
 }
+# A control, not a candidate: every part of LEAF off, so what is left is what the wrapper adds to
+# every step (the second weak view in the host's forward and the data pipeline).
+VARIANTS["null_leaf"] = (VARIANTS["no_levels"][0] + ["--leaf_normalize", "false", "--leaf_host_view", "own"],
+                         "every LEAF part off: the host's own head on the backbone feature, its own weak view; "
+                         "only the second weak view still rides in the forward")
 # The ablation table at the shipped defaults. leaf_flexmatch and leaf_freematch learn the head's
 # scale since the learn_scale screens chose it (RESULTS.md), so their ablations spell that default
 # out: a cell keyed by its flags alone could not be told from one run before the default changed.
