@@ -79,6 +79,9 @@ VARIANTS: Dict[str, tuple] = {
 VARIANTS["null_leaf"] = (VARIANTS["no_levels"][0] + ["--leaf_normalize", "false", "--leaf_host_view", "own"],
                          "every LEAF part off: the host's own head on the backbone feature, its own weak view; "
                          "only the second weak view still rides in the forward")
+# Between the two: no level, the host's own weak view, so what is left of LEAF is the normalised head.
+VARIANTS["head_only"] = (VARIANTS["no_levels"][0] + ["--leaf_host_view", "own"],
+                         "all three levels off and the host's own weak view: the normalised head at its scale alone")
 # The ablation table at the shipped defaults. leaf_flexmatch and leaf_freematch learn the head's
 # scale since the learn_scale screens chose it (RESULTS.md), so their ablations spell that default
 # out: a cell keyed by its flags alone could not be told from one run before the default changed.
