@@ -77,11 +77,11 @@ VARIANTS: Dict[str, tuple] = {
 }
 # A control, not a candidate: every part of LEAF off, so what is left is what the wrapper adds to
 # every step (the second weak view in the host's forward and the data pipeline).
-VARIANTS["null_leaf"] = (VARIANTS["no_levels"][0] + ["--leaf_normalize", "false", "--leaf_host_view", "own"],
+VARIANTS["null_leaf"] = (VARIANTS["no_levels"][0] + VARIANTS["plain_head"][0] + VARIANTS["host_view_own"][0],
                          "every LEAF part off: the host's own head on the backbone feature, its own weak view; "
                          "only the second weak view still rides in the forward")
 # Between the two: no level, the host's own weak view, so what is left of LEAF is the normalised head.
-VARIANTS["head_only"] = (VARIANTS["no_levels"][0] + ["--leaf_host_view", "own"],
+VARIANTS["head_only"] = (VARIANTS["no_levels"][0] + VARIANTS["host_view_own"][0],
                          "all three levels off and the host's own weak view: the normalised head at its scale alone")
 # The ablation table at the shipped defaults. leaf_flexmatch and leaf_freematch learn the head's
 # scale since the learn_scale screens chose it (RESULTS.md), so their ablations spell that default
