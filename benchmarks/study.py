@@ -53,6 +53,7 @@ VARIANTS: Dict[str, tuple] = {
     "scale_4": (["--leaf_feature_scale", "4"], "logit scale 4 after the normalised feature (default 16)"),
     "scale_32": (["--leaf_feature_scale", "32"], "logit scale 32"),
     "scale_8": (["--leaf_feature_scale", "8"], "logit scale 8, fixed: between the over-confident 16 and the learned ~4.6"),
+    "scale_12": (["--leaf_feature_scale", "12"], "logit scale 12, fixed: between 8 (fewer, better labels) and 16"),
     "dense_gate": (["--leaf_top_k", "8"], "all 8 experts per sample (dense softmax gate)"),
     "experts_4_top1": (["--leaf_num_experts", "4", "--leaf_top_k", "1"], "4 experts, top-1"),
     "zero_init": (["--leaf_expert_init", "zero"], "experts' second layers start at zero: each level starts "
