@@ -37,10 +37,9 @@ common=(--device "$dev" --dataset digits --net leaf_cnn4 --img_size 32 --batch_s
         --report false --seed 0 --save_dir "$runs")
 echo "| algorithm | amp | 20 it (s) | loss finite | checkpoint | resume 10->20 = uninterrupted |" > "$out/train_checks.md"
 echo "|---|---|---|---|---|---|" >> "$out/train_checks.md"
-# `leaf` wraps AdaCM, which is not a registered algorithm of its own: it runs without a host run
-for alg in ${GPU_CHECK_ALGS:-fixmatch leaf_fixmatch flexmatch leaf_flexmatch freematch leaf_freematch leaf}; do
-    for amp in false true; do
-        name="${alg}_amp${amp}"
+# one algorithm at one amp setting; its table row goes to $out/<alg>_amp<amp>.row, its exit status says ok
+check_one() {
+        local alg=$1 amp=$2 name="${1}_amp${2}" t0 t1 rc_full rc_res row verdict fin ckp eq
         t0=$(date +%s.%N)
         train --algorithm "$alg" --amp "$amp" --num_train_iter 20 --save_name "${name}_full" "${common[@]}" \
             --num_eval_iter 10 --overwrite true > "$out/${name}_full.log" 2>&1
@@ -100,12 +99,30 @@ print(f"{'ok' if ok else 'FAIL'}|{finite}|{'yes' if has_ck else 'no'}|{equal} (e
 PY
 )
         verdict="${row%%|*}"
-        [ "$verdict" = ok ] || status=1
         IFS='|' read -r _ fin ckp eq <<< "$row"
         printf '| %s | %s | %.1f | %s | %s | %s |\n' "$alg" "$amp" "$(python3 -c "print($t1 - $t0)")" "$fin" "$ckp" "$eq" \
-            | tee -a "$out/train_checks.md"
+            > "$out/${name}.row"
+        [ "$verdict" = ok ]
+}
+# `leaf` wraps AdaCM, which is not a registered algorithm of its own: it runs without a host run.
+# GPU_CHECK_JOBS checks run side by side (default 7 on CUDA, 1 on the CPU); the table keeps their order.
+algs=(${GPU_CHECK_ALGS:-fixmatch leaf_fixmatch flexmatch leaf_flexmatch freematch leaf_freematch leaf})
+max_jobs=${GPU_CHECK_JOBS:-$([ "$dev" = cuda ] && echo 7 || echo 1)}
+pids=()
+for alg in "${algs[@]}"; do
+    for amp in false true; do
+        while [ "$(jobs -rp | wc -l)" -ge "$max_jobs" ]; do wait -n; done
+        check_one "$alg" "$amp" &
+        pids+=($!)
     done
 done
+for pid in "${pids[@]}"; do wait "$pid" || status=1; done
+for alg in "${algs[@]}"; do
+    for amp in false true; do
+        if [ -s "$out/${alg}_amp${amp}.row" ]; then cat "$out/${alg}_amp${amp}.row"
+        else echo "| $alg | $amp | - | - | - | no result |"; fi
+    done
+done | tee -a "$out/train_checks.md"
 log "train checks done after $(( $(date +%s) - start )) s"
 if [ "${GPU_CHECK_ONLY:-}" = train ]; then exit $status; fi
 
@@ -120,9 +137,10 @@ log "bench_step done after $(( $(date +%s) - start )) s"
 
 # ---- 3. one FER2013 protocol cell pair on the GPU
 if [ -e ../shared/data/fer2013/fer2013_dev.npz ]; then
+    log "FER2013 data: $("$py" -c 'import numpy as np, sys; d = np.load(sys.argv[1]); print(len(d["y_train"]), "training faces,", len(d["y_val"]), "PublicTest faces")' ../shared/data/fer2013/fer2013_dev.npz)"
     t0=$(date +%s)
     "$py" benchmarks/compare.py --name "gpu_check_fer2013" --protocol fer2013 --algorithms fixmatch leaf_fixmatch \
-        --seeds 0 --num_train_iter 500 --num_eval_iter 250 --device cuda --no_plots \
+        --pretrain_path benchmarks/checkpoints/simclr_fer2013_leaf_cnn4.pth --seeds 0 --num_train_iter 500 --num_eval_iter 250 --device cuda --no_plots \
         --results_dir "$out/results" --runs_dir "$out/compare_runs" 2>&1 | grep -v -i warn \
         | tee "$out/compare_fer2013.md" || status=1
     log "FER2013 cell pair (fixmatch, leaf_fixmatch; 500 iterations each): $(( $(date +%s) - t0 )) s wall"
