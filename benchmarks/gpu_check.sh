@@ -39,16 +39,16 @@ echo "| algorithm | amp | 20 it (s) | loss finite | checkpoint | resume 10->20 =
 echo "|---|---|---|---|---|---|" >> "$out/train_checks.md"
 # one algorithm at one amp setting; its table row goes to $out/<alg>_amp<amp>.row, its exit status says ok
 check_one() {
-        local alg=$1 amp=$2 name="${1}_amp${2}" t0 t1 rc_full rc_res row verdict fin ckp eq
-        t0=$(date +%s.%N)
-        train --algorithm "$alg" --amp "$amp" --num_train_iter 20 --save_name "${name}_full" "${common[@]}" \
-            --num_eval_iter 10 --overwrite true > "$out/${name}_full.log" 2>&1
-        rc_full=$?
-        t1=$(date +%s.%N)
-        # interrupted run: the same 20-iteration run, stopped (os._exit) once its iteration-10
-        # checkpoint is in place, then resumed to 20
-        "$py" - train --algorithm "$alg" --amp "$amp" --num_train_iter 20 --save_name "${name}_part" \
-            "${common[@]}" --num_eval_iter 10 --overwrite true > "$out/${name}_part.log" 2>&1 <<'PY'
+    local alg=$1 amp=$2 name="${1}_amp${2}" t0 t1 rc_full rc_res row verdict fin ckp eq
+    t0=$(date +%s.%N)
+    train --algorithm "$alg" --amp "$amp" --num_train_iter 20 --save_name "${name}_full" "${common[@]}" \
+        --num_eval_iter 10 --overwrite true > "$out/${name}_full.log" 2>&1
+    rc_full=$?
+    t1=$(date +%s.%N)
+    # interrupted run: the same 20-iteration run, stopped (os._exit) once its iteration-10
+    # checkpoint is in place, then resumed to 20
+    "$py" - train --algorithm "$alg" --amp "$amp" --num_train_iter 20 --save_name "${name}_part" \
+        "${common[@]}" --num_eval_iter 10 --overwrite true > "$out/${name}_part.log" 2>&1 <<'PY'
 import os, sys
 import torch
 real_replace = os.replace
@@ -60,10 +60,10 @@ os.replace = replace
 from leaf_plugin.cli.main import main
 sys.exit(main(sys.argv[1:]))
 PY
-        train --algorithm "$alg" --amp "$amp" --num_train_iter 20 --save_name "${name}_part" "${common[@]}" \
-            --num_eval_iter 10 --resume >> "$out/${name}_part.log" 2>&1
-        rc_res=$?
-        row=$("$py" - "$runs/${name}_full" "$runs/${name}_part" "$rc_full" "$rc_res" <<'PY'
+    train --algorithm "$alg" --amp "$amp" --num_train_iter 20 --save_name "${name}_part" "${common[@]}" \
+        --num_eval_iter 10 --resume >> "$out/${name}_part.log" 2>&1
+    rc_res=$?
+    row=$("$py" - "$runs/${name}_full" "$runs/${name}_part" "$rc_full" "$rc_res" <<'PY'
 import json, math, os, sys
 import torch
 full, part, rc_full, rc_res = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
@@ -98,11 +98,11 @@ ok = rc_full == 0 and rc_res == 0 and has_ck and finite and equal == "yes"
 print(f"{'ok' if ok else 'FAIL'}|{finite}|{'yes' if has_ck else 'no'}|{equal} (exit {rc_full}/{rc_res})")
 PY
 )
-        verdict="${row%%|*}"
-        IFS='|' read -r _ fin ckp eq <<< "$row"
-        printf '| %s | %s | %.1f | %s | %s | %s |\n' "$alg" "$amp" "$(python3 -c "print($t1 - $t0)")" "$fin" "$ckp" "$eq" \
-            > "$out/${name}.row"
-        [ "$verdict" = ok ]
+    verdict="${row%%|*}"
+    IFS='|' read -r _ fin ckp eq <<< "$row"
+    printf '| %s | %s | %.1f | %s | %s | %s |\n' "$alg" "$amp" "$(python3 -c "print($t1 - $t0)")" "$fin" "$ckp" "$eq" \
+        > "$out/${name}.row"
+    [ "$verdict" = ok ]
 }
 # `leaf` wraps AdaCM, which is not a registered algorithm of its own: it runs without a host run.
 # GPU_CHECK_JOBS checks run side by side (default 7 on CUDA, 1 on the CPU); the table keeps their order.
@@ -140,7 +140,8 @@ if [ -e ../shared/data/fer2013/fer2013_dev.npz ]; then
     log "FER2013 data: $("$py" -c 'import numpy as np, sys; d = np.load(sys.argv[1]); print(len(d["y_train"]), "training faces,", len(d["y_val"]), "PublicTest faces")' ../shared/data/fer2013/fer2013_dev.npz)"
     t0=$(date +%s)
     "$py" benchmarks/compare.py --name "gpu_check_fer2013" --protocol fer2013 --algorithms fixmatch leaf_fixmatch \
-        --pretrain_path benchmarks/checkpoints/simclr_fer2013_leaf_cnn4.pth --seeds 0 --num_train_iter 500 --num_eval_iter 250 --device cuda --no_plots \
+        --pretrain_path benchmarks/checkpoints/simclr_fer2013_leaf_cnn4.pth \
+        --seeds 0 --num_train_iter 500 --num_eval_iter 250 --device cuda --no_plots \
         --results_dir "$out/results" --runs_dir "$out/compare_runs" 2>&1 | grep -v -i warn \
         | tee "$out/compare_fer2013.md" || status=1
     log "FER2013 cell pair (fixmatch, leaf_fixmatch; 500 iterations each): $(( $(date +%s) - t0 )) s wall"
