@@ -9,9 +9,9 @@
 # .gpu/wheels the wheels of semilearn 0.3.2 and of the three packages it imports that the image
 # lacks (ruamel.yaml, ruamel.yaml.clib, progress). semilearn also imports `wandb` and `aim` at module
 # level for its optional tracking hooks; with their own dependencies they come to 45 MB, more than
-# the 64 MiB transfer leaves beside the data, so .gpu/standins holds two empty modules of those
-# names instead: importing them works, using them fails with a message. gpu_check never turns those
-# hooks on (--use_wandb and --use_aim default to false).
+# the 64 MiB transfer leaves beside the data, so .gpu/standins holds two stand-in modules of those
+# names instead: importing them works, taking anything from them fails with a message. gpu_check
+# never turns those hooks on (--use_wandb and --use_aim default to false).
 # FER2013 (../shared/data/fer2013/fer2013_dev.npz, 71 MB) does not fit either: .gpu/fer2013_dev.npz
 # keeps all 3,589 PublicTest faces and 20,000 of the 28,709 training faces (drawn with seed 0).
 # A 500-iteration cell draws its 175 labels and its unlabeled batches from those; its step and
@@ -20,6 +20,7 @@ set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo"
 bundle=.gpu
+fer=../shared/data/fer2013/fer2013_dev.npz   # where compare.py and gpu_check.sh read FER2013
 case "${1:-}" in
 pack)
     grep -qx '/.gpu/' .git/info/exclude 2>/dev/null || echo '/.gpu/' >> .git/info/exclude
@@ -50,7 +51,7 @@ def __getattr__(attr):
                          "this is gpu_bundle.sh's stand-in (run without --use_$name)")
 PY
     done
-    "$py" - "../shared/data/fer2013/fer2013_dev.npz" "$bundle/fer2013_dev.npz" <<'PY'
+    "$py" - "$fer" "$bundle/fer2013_dev.npz" <<'PY'
 import sys
 import numpy as np
 src, dst = sys.argv[1], sys.argv[2]
@@ -68,8 +69,8 @@ run)
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
         --target /tmp/gpu_site "$bundle"/wheels/*.whl
     export PYTHONPATH="/tmp/gpu_site:$repo/$bundle/standins${PYTHONPATH:+:$PYTHONPATH}"
-    mkdir -p ../shared/data/fer2013
-    [ -e ../shared/data/fer2013/fer2013_dev.npz ] || cp "$bundle/fer2013_dev.npz" ../shared/data/fer2013/
+    mkdir -p "$(dirname "$fer")"
+    [ -e "$fer" ] || cp "$bundle/fer2013_dev.npz" "$fer"
     nvidia-smi -L || true
     # the imports every check needs, first, so that a missing package costs seconds, not the run
     python3 -c "import semilearn, leaf_plugin.algorithms, leaf_plugin.cli.main; print('imports: ok')"

@@ -136,8 +136,9 @@ bench=(--device cuda --net resnet18 --img_size 224 --batch_size 32 --uratio 7 --
 log "bench_step done after $(( $(date +%s) - start )) s"
 
 # ---- 3. one FER2013 protocol cell pair on the GPU
-if [ -e ../shared/data/fer2013/fer2013_dev.npz ]; then
-    log "FER2013 data: $("$py" -c 'import numpy as np, sys; d = np.load(sys.argv[1]); print(len(d["y_train"]), "training faces,", len(d["y_val"]), "PublicTest faces")' ../shared/data/fer2013/fer2013_dev.npz)"
+fer=../shared/data/fer2013/fer2013_dev.npz
+if [ -e "$fer" ]; then
+    log "FER2013 data: $("$py" -c 'import numpy as np, sys; d = np.load(sys.argv[1]); print(len(d["y_train"]), "training faces,", len(d["y_val"]), "PublicTest faces")' "$fer")"
     t0=$(date +%s)
     "$py" benchmarks/compare.py --name "gpu_check_fer2013" --protocol fer2013 --algorithms fixmatch leaf_fixmatch \
         --pretrain_path benchmarks/checkpoints/simclr_fer2013_leaf_cnn4.pth \
@@ -146,7 +147,7 @@ if [ -e ../shared/data/fer2013/fer2013_dev.npz ]; then
         | tee "$out/compare_fer2013.md" || status=1
     log "FER2013 cell pair (fixmatch, leaf_fixmatch; 500 iterations each): $(( $(date +%s) - t0 )) s wall"
 else
-    log "FER2013 cell pair skipped: ../shared/data/fer2013/fer2013_dev.npz not found"
+    log "FER2013 cell pair skipped: $fer not found"
 fi
 log "gpu_check: $([ $status = 0 ] && echo all checks passed || echo SOME CHECKS FAILED) in $(( $(date +%s) - start )) s"
 exit $status
