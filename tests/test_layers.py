@@ -263,6 +263,9 @@ sl = slice(int(rank) * half, (int(rank) + 1) * half)
 _, _, bal = m(data["v"][sl], noise=data["noise"][sl])
 bal.backward()
 torch.save({"bal": bal.detach(), "grad": m.w_gate.grad}, io_dir + f"/out{rank}.pt")
+# Without this barrier a rank that finishes first can tear its connections down while the
+# other still completes the backward all_reduce, and gloo aborts it (seen in CI, ~1 run in 20).
+dist.barrier()
 dist.destroy_process_group()
 """
 
