@@ -15,6 +15,9 @@ CSV; run folders are not), so tables and plots can be remade from a fresh clone.
     # the CPU-scale FER2013 protocol, from the self-supervised checkpoint
     python benchmarks/compare.py --name fer2013_simclr --protocol fer2013 \
         --pretrain_path benchmarks/checkpoints/simclr_fer2013_leaf_cnn4.pth --seeds 0 1 2
+    # the same protocol on FERPlus, 800 labels (ferplus_200: 200), decided on FERPlus Valid
+    python benchmarks/compare.py --name ferplus --protocol ferplus \
+        --pretrain_path benchmarks/checkpoints/simclr_fer2013_leaf_cnn4.pth --seeds 0 1 2 3 4
     # a smoke grid on the embedded default
     python benchmarks/compare.py --name smoke --protocol digits --algorithms fixmatch leaf_fixmatch \
         --seeds 0 --num_train_iter 20
@@ -60,9 +63,27 @@ PROTOCOLS = {
                    "--net", "leaf_cnn4", "--img_size", "48", "--aug_recipe", "small", "--num_labels", "175",
                    "--batch_size", "16", "--uratio", "2", "--eval_batch_size", "512", "--num_workers", "0",
                    "--lr", "0.03", "--ema_m", "0.999", "--ema_debias", "true"],
+    # FERPlus (issue 31): the fer2013 protocol's settings on FERPlus Train (ten votes per face, the
+    # most-voted label), 100 labels per class, decided on FERPlus Valid; ferplus_200 has 25 per class
+    "ferplus": ["--dataset", "ferplus", "--ferplus_label", "plurality",
+                "--data_dir", str(REPO.parent / "shared" / "data" / "ferplus" / "ferplus_dev.npz"),
+                "--net", "leaf_cnn4", "--img_size", "48", "--aug_recipe", "small", "--num_labels", "800",
+                "--batch_size", "16", "--uratio", "2", "--eval_batch_size", "512", "--num_workers", "0",
+                "--lr", "0.03", "--ema_m", "0.999", "--ema_debias", "true", "--ema_bn", "ema",
+                "--num_eval_iter_tail", "250", "--amp", "true", "--channels_last", "true", "--compile", "true"],
     "digits": ["--dataset", "digits", "--net", "leaf_cnn4", "--img_size", "32", "--num_labels", "40",
                "--batch_size", "16", "--uratio", "2", "--num_workers", "0"],
 }
+
+
+
+def with_value(argv: List[str], flag: str, value: str) -> List[str]:
+    """``argv`` with the value after ``flag`` replaced by ``value``."""
+    i = argv.index(flag)
+    return [*argv[:i + 1], value, *argv[i + 2:]]
+
+
+PROTOCOLS["ferplus_200"] = with_value(PROTOCOLS["ferplus"], "--num_labels", "200")
 
 # per algorithm, on top of the protocol: the standalone ``leaf`` keeps its released recipe
 # (usb_configs/leaf_fer2013_175_0.yaml: AdamW 5e-4, Ada-CM thresholds refreshed over 5 epochs)
@@ -71,6 +92,8 @@ RECIPES = {
     "fer2013_v1": {"leaf": ["--optim", "AdamW", "--lr", "0.0005", "--weight_decay", "0.0001", "--epoch", "5"]},
     "digits": {},
 }
+for _name in ("ferplus", "ferplus_200"):
+    RECIPES[_name] = RECIPES["fer2013"]
 
 
 def git_commit() -> str:

@@ -17,6 +17,8 @@ holds only the cells whose settings key is the variant's.
     python benchmarks/study.py --ablation --seeds 0 1 2 --threads 1
     # the headline at every host's shipped default (learn_scale cells for FlexMatch and FreeMatch)
     python benchmarks/study.py --headline --seeds 0 1 2 3 4
+    # the FERPlus headline (800 labels; ferplus_200: the 200-label table)
+    python benchmarks/study.py --headline --protocol ferplus --seeds 0 1 2 3 4
     # the 2,000-iteration studies of the fer2013_v1 headline
     python benchmarks/study.py --protocol fer2013_v1 --baseline fer2013_simclr --table-only --seeds 0
 """
@@ -111,8 +113,12 @@ def ablation(host: str) -> List[str]:
     return ["default", *LEVELS_OFF]
 
 
-ITERATIONS = {"fer2013": 6000, "fer2013_v1": 2000}
-BASELINES = {"fer2013": "fer2013_v2", "fer2013_v1": "fer2013_simclr"}
+ITERATIONS = {"fer2013": 6000, "fer2013_v1": 2000, "ferplus": 6000, "ferplus_200": 6000}
+BASELINES = {"fer2013": "fer2013_v2", "fer2013_v1": "fer2013_simclr", "ferplus": "ferplus", "ferplus_200": "ferplus_200"}
+# the protocols whose headline grid ran before leaf_flexmatch and leaf_freematch learned the head's
+# scale: their headline takes those hosts' learn_scale study cells (the grids after ran every
+# leaf_<host> at its shipped default already)
+BEFORE_LEARNED_SCALE = ("fer2013", "fer2013_v1")
 
 
 def mean(values: List[float]) -> str:
@@ -163,14 +169,15 @@ def variant_cells(opts, name: str) -> Tuple[List[dict], int]:
 
 def headline_rows(opts) -> Tuple[List[dict], Dict[str, str]]:
     """The headline grid's (``--baseline``) cells with every ``leaf_<host>`` at its shipped default:
-    the grid's own cells, or the ``learn_scale`` cells where the default became the learned scale
-    after the grid's commit (the same computation: RESULTS.md); and the grids they came from
+    the grid's own cells, or (protocols in BEFORE_LEARNED_SCALE) the ``learn_scale`` cells where the
+    default became the learned scale after the grid's commit (the same computation: RESULTS.md);
+    and the grids they came from
     (``""``: the headline grid; ``leaf_<host>``: the study grid that replaced its rows)."""
     grids = {"": csv_name(opts, "default")}
     keys = {settings(opts, "default", alg) for alg in compare.DEFAULT_GRID}
     rows = [r for r in compare.read_rows(Path(opts.results_dir) / f"{grids['']}.csv")
             if r["settings"] in keys and int(r["seed"]) in opts.seeds]
-    for host in compare.HOSTS:
+    for host in compare.HOSTS if opts.protocol in BEFORE_LEARNED_SCALE else ():
         variant = shipped(host)
         if variant != "default":
             study = argparse.Namespace(**{**vars(opts), "host": host})
@@ -269,12 +276,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     p.add_argument("--seeds", nargs="+", type=int, default=[0])
     p.add_argument("--num_train_iter", type=int, default=None,
-                   help="default: the protocol's (6000 for fer2013, 2000 for fer2013_v1)")
+                   help="default: the protocol's (2000 for fer2013_v1, else 6000)")
     p.add_argument("--pretrain_path", default="benchmarks/checkpoints/simclr_fer2013_leaf_cnn4.pth",
                    help="the start of every cell (default: the committed SimCLR checkpoint; '' from scratch)")
     p.add_argument("--baseline", default=None,
-                   help="grid CSV whose host rows are the baseline (default: fer2013_v2, or fer2013_simclr "
-                        "for fer2013_v1)")
+                   help="grid CSV whose host rows are the baseline (default: the protocol's headline grid: "
+                        + ", ".join(f"{k}: {v}" for k, v in BASELINES.items()) + ")")
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--results_dir", default=str(compare.HERE / "results"))
     p.add_argument("--runs_dir", default=str(compare.REPO / "runs" / "compare"))

@@ -21,6 +21,8 @@ RUN_START_KEYS = ("resume", "load_path", "overwrite", "c", "multiprocessing_dist
 EMBEDDED_DEFAULTS = dict(dataset="digits", net="leaf_cnn4", num_train_iter=600, num_eval_iter=200,
                          num_log_iter=50, batch_size=16, uratio=3, eval_batch_size=256, img_size=32,
                          seed=0, num_workers=0, ema_m=0.99)
+# FERPlus's label rules (leaf_plugin.data.ferplus): the most-voted emotion, or FERPlus's majority
+FERPLUS_LABEL_MODES = ("plurality", "majority")
 
 
 def flag_bool(value) -> bool:
@@ -158,6 +160,9 @@ def add_plugin_arguments(p: argparse.ArgumentParser) -> None:
                    help="skip up to N steps whose loss is NaN/inf instead of stopping")
     g.add_argument("--aug_recipe", type=str, default=None, choices=["released", "small"],
                    help="augmentation recipe (None: the dataset's own)")
+    g.add_argument("--ferplus_label", type=str, default=FERPLUS_LABEL_MODES[0], choices=FERPLUS_LABEL_MODES,
+                   help="FERPlus labels: the most-voted emotion of the ten annotators (plurality), or FERPlus's "
+                        "majority rule with the other faces dropped (majority)")
     g.add_argument("--skip_bad_images", type=flag_bool, default=False,
                    help="skip (and count) unreadable images instead of stopping")
     g.add_argument("--pretrain_strict", type=flag_bool, default=True,

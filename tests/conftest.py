@@ -17,6 +17,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 FER_NPZ = (REPO / ".." / "shared" / "data" / "fer2013" / "fer2013_dev.npz").resolve()
+FERPLUS_NPZ = (REPO / ".." / "shared" / "data" / "ferplus" / "ferplus_dev.npz").resolve()
 
 
 def load_benchmark(name: str, module_name: str = ""):

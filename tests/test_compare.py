@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import csv
 import statistics
+from pathlib import Path
 
 import pytest
 
@@ -103,6 +104,25 @@ def test_fer2013_grid_cells_are_the_cpu_configs():
         differ = {k: (config.get(k), cell.get(k)) for k in (set(config) | set(cell)) - not_training
                   if config.get(k) != cell.get(k)}
         assert not differ, (alg, differ)
+
+
+@pytest.mark.parametrize("protocol,labels", [("ferplus", 800), ("ferplus_200", 200)])
+def test_ferplus_grid_cells_are_the_cpu_configs(protocol, labels):
+    """Each FERPlus grid cell, from the SimCLR start, trains with the settings of
+    usb_configs/<alg>_ferplus_<labels>_0.yaml."""
+    from leaf_plugin.arguments import parse_train_args
+
+    compare = load_compare()
+    opts = compare.build_parser().parse_args(["--name", "x", "--protocol", protocol, "--pretrain_path",
+                                              "benchmarks/checkpoints/simclr_fer2013_leaf_cnn4.pth"])
+    not_training = {"c", "num_eval_iter", "eval_batch_size", "data_dir", "device", "use_tensorboard"}
+    for alg in ("fixmatch", "leaf_fixmatch", "flexmatch", "leaf_flexmatch", "freematch", "leaf_freematch", "leaf"):
+        config = vars(parse_train_args(["--c", str(REPO / "usb_configs" / f"{alg}_ferplus_{labels}_0.yaml")]))
+        cell = vars(parse_train_args(["--algorithm", alg, *compare.cell_argv(opts, alg, 0)]))
+        differ = {k: (config.get(k), cell.get(k)) for k in (set(config) | set(cell)) - not_training
+                  if config.get(k) != cell.get(k)}
+        assert not differ, (alg, differ)
+        assert Path(cell["data_dir"]).resolve() == (REPO / config["data_dir"]).resolve()
 
 
 def load_study():

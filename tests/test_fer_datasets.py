@@ -98,16 +98,18 @@ def make_fer2013_csv(root, faces, n_train=10, n_test=4, n_private=2):
 
 
 # FERPlus vote rows (neutral, happiness, surprise, sadness, anger, disgust, fear, contempt, unknown, NF)
-# with the label the majority rule must give (None: dropped)
+# with the label the majority rule and the plurality rule must give (None: dropped)
 SPECIAL_VOTES = [
-    ([5, 5, 0, 0, 0, 0, 0, 0, 0, 0], None),   # tie: no majority
-    ([3, 0, 0, 0, 0, 0, 0, 0, 7, 0], None),   # unknown wins
-    ([0, 0, 0, 0, 0, 0, 0, 0, 0, 10], None),  # not a face
-    ([1, 1, 1, 1, 1, 1, 1, 1, 1, 1], None),   # only single votes: nothing left
-    ([4, 1, 1, 1, 1, 1, 1, 0, 0, 0], 0),      # 4 of 10, but 4 of 4 once single votes go
-    ([0, 0, 0, 0, 4, 2, 2, 0, 0, 0], None),   # 4 of 8: not more than half
-    ([0, 0, 0, 0, 5, 2, 2, 0, 0, 0], 4),      # 5 of 9
-    ([0, 0, 0, 0, 0, 0, 0, 2, 2, 0], None),   # contempt and unknown tie
+    ([5, 5, 0, 0, 0, 0, 0, 0, 0, 0], None, None),  # tie: no majority, no plurality
+    ([3, 0, 0, 0, 0, 0, 0, 0, 7, 0], None, None),  # unknown wins
+    ([0, 0, 0, 0, 0, 0, 0, 0, 0, 10], None, None),  # not a face
+    ([1, 1, 1, 1, 1, 1, 1, 1, 1, 1], None, None),  # only single votes: nothing left; a tie of eight
+    ([4, 1, 1, 1, 1, 1, 1, 0, 0, 0], 0, 0),        # 4 of 10, but 4 of 4 once single votes go
+    ([0, 0, 0, 0, 4, 2, 2, 0, 0, 0], None, 4),     # 4 of 8: not more than half, but the most votes
+    ([0, 0, 0, 0, 5, 2, 2, 0, 0, 0], 4, 4),        # 5 of 9
+    ([0, 0, 0, 0, 0, 0, 0, 2, 2, 0], None, None),  # contempt and unknown tie
+    ([0, 6, 0, 0, 0, 0, 0, 0, 2, 2], 1, 1),        # 6 of 10, above unknown and NF
+    ([0, 4, 0, 0, 0, 0, 0, 0, 3, 3], None, 1),     # 4 of 10: no majority, but above unknown and NF
 ]
 
 
@@ -130,11 +132,14 @@ def make_ferplus(root, faces, per_class=(6, 3, 4)):
                 px.append([0, pixels(face), usage])
                 votes.append([usage, f"fer{len(votes):07d}.png"] + clean_votes(label, k))
                 expected["test" if usage == "PrivateTest" else "train"].append(label)
-    for i, (v, label) in enumerate(SPECIAL_VOTES):
+    expected["train_plurality"] = list(expected["train"])
+    for i, (v, label, plurality) in enumerate(SPECIAL_VOTES):
         px.append([0, pixels(faces["train"][0][i]), "Training"])
         votes.append(["Training", f"fer{len(votes):07d}.png"] + v)
         if label is not None:
             expected["train"].append(label)
+        if plurality is not None:
+            expected["train_plurality"].append(plurality)
     px.append([0, pixels(faces["train"][1][0]), "Training"])
     votes.append(["Training", ""] + [10, 0, 0, 0, 0, 0, 0, 0, 0, 0])  # no image name: removed by FERPlus
     root.mkdir(parents=True, exist_ok=True)
@@ -219,7 +224,7 @@ def log_counts(log):
 def test_registered_datasets_and_defaults():
     from leaf_plugin.data import DATASETS
 
-    expect = {"rafdb": (7, 224, 100), "ferplus": (8, 48, 100), "affectnet7": (7, 224, 100),
+    expect = {"rafdb": (7, 224, 100), "ferplus": (8, 48, 800), "affectnet7": (7, 224, 100),
               "affectnet8": (8, 224, 100), "fer2013": (7, 48, 175), "imagefolder": (0, 224, 0)}
     for name, (n, size, labels) in expect.items():
         spec = DATASETS[name]
@@ -232,16 +237,17 @@ def test_registered_datasets_and_defaults():
     assert DATASETS["fer2013"].class_names == FER
 
 
-def test_ferplus_majority_rule():
-    from leaf_plugin.data.ferplus import ferplus_label
+def test_ferplus_label_rules():
+    from leaf_plugin.data.ferplus import majority_labels, plurality_labels
 
-    for votes, label in SPECIAL_VOTES:
-        assert ferplus_label(votes) == label, votes
-    for label in range(8):
-        for k in range(4):
-            assert ferplus_label(clean_votes(label, k)) == label
-    assert ferplus_label([0, 0, 0, 0, 0, 0, 0, 10, 0, 0]) == 7  # contempt is a class
-    assert ferplus_label([0] * 10) is None
+    votes = np.array([v for v, _, _ in SPECIAL_VOTES])
+    assert majority_labels(votes).tolist() == [-1 if m is None else m for _, m, _ in SPECIAL_VOTES]
+    assert plurality_labels(votes).tolist() == [-1 if p is None else p for _, _, p in SPECIAL_VOTES]
+    clean = np.array([clean_votes(label, k) for label in range(8) for k in range(4)])
+    for rule in (majority_labels, plurality_labels):
+        assert rule(clean).tolist() == [label for label in range(8) for _ in range(4)]
+        assert rule([0, 0, 0, 0, 0, 0, 0, 10, 0, 0]).tolist() == [7]  # contempt is a class
+        assert rule([0] * 10).tolist() == [-1]
 
 
 def test_default_recipes(tmp_path, faces):
@@ -291,19 +297,96 @@ def test_rafdb_trains(capsys, tmp_path, faces):
 
 def test_ferplus_labels(tmp_path, faces):
     expected = make_ferplus(tmp_path / "fp", faces)
-    args, dd = build(["--dataset", "ferplus", "--data_dir", tmp_path / "fp", "--num_labels", 16])
+    args, dd = build(["--dataset", "ferplus", "--data_dir", tmp_path / "fp", "--num_labels", 16,
+                      "--ferplus_label", "majority"])
     assert dd["eval"].targets.tolist() == expected["test"]  # PrivateTest, majority labels
     assert sorted(dd["train_ulb"].targets.tolist()) == sorted(expected["train"])  # Training + PublicTest
-    assert counts(dd["train_ulb"].targets, 8) == [10, 9, 9, 9, 10, 9, 9, 9]
+    assert counts(dd["train_ulb"].targets, 8) == [10, 10, 9, 9, 10, 9, 9, 9]
     assert counts(dd["train_lb"].targets, 8) == [2] * 8
     assert dd["eval"].data.shape[1:] == (48, 48)
+    _, dd = build(["--dataset", "ferplus", "--data_dir", tmp_path / "fp", "--num_labels", 16])  # plurality
+    assert dd["eval"].targets.tolist() == expected["test"]
+    assert sorted(dd["train_ulb"].targets.tolist()) == sorted(expected["train_plurality"])
+    assert counts(dd["train_ulb"].targets, 8) == [10, 11, 9, 9, 11, 9, 9, 9]
 
 
 def test_ferplus_trains(capsys, tmp_path, faces):
     make_ferplus(tmp_path / "fp", faces)
-    log = train(capsys, tmp_path, "ferplus", tmp_path / "fp", "fixmatch", 16)
-    assert log_counts(log)[-2:] == [74, 16]
-    assert "ferplus: 7 of 113 images dropped" in log
+    log = train(capsys, tmp_path, "ferplus", tmp_path / "fp", "fixmatch", 16, "--ferplus_label", "majority")
+    assert log_counts(log)[-2:] == [75, 16]
+    assert "ferplus: 8 of 115 images dropped by the majority rule" in log
+
+
+# ---- FERPlus as a .npz with the ten votes per face ------------------------------------------
+# per face: (plurality label stored in y, votes); the majority rule keeps the faces whose label is not None
+NPZ_VOTES = {
+    "train": [(c, clean_votes(c, k)) for c in range(8) for k in range(3 if c < 7 else 2)]  # contempt: 2
+             + [(4, [0, 0, 0, 0, 4, 2, 2, 0, 0, 0]), (0, [4, 3, 3, 0, 0, 0, 0, 0, 0, 0])],
+    "val": [(c, clean_votes(c, 1)) for c in range(8)] + [(6, [0, 3, 0, 0, 0, 0, 5, 0, 1, 1])],
+}
+NPZ_MAJORITY = {"train": [c for c in range(8) for _ in range(3 if c < 7 else 2)],  # 4 of 8, 4 of 10 fail
+                "val": list(range(8)) + [6]}  # 5 of 8 once the single votes go
+
+
+def make_ferplus_npz(path, faces, **drop):
+    arrays = {}
+    for part, split in (("train", "train"), ("val", "test")):
+        rows = NPZ_VOTES[part]
+        arrays[f"x_{part}"] = np.stack([faces[split][FERPLUS_TO_FER[y]][i % 12] for i, (y, _) in enumerate(rows)])
+        arrays[f"y_{part}"] = np.array([y for y, _ in rows])
+        arrays[f"votes_{part}"] = np.array([v for _, v in rows], dtype=np.int32)
+    arrays["class_names"] = np.array(FERPLUS)
+    for key in drop:
+        arrays.pop(key)
+    np.savez(path, **arrays)
+    return path
+
+
+def test_ferplus_npz_label_modes(tmp_path, faces):
+    from leaf_plugin.data.ferplus import read_ferplus
+
+    path = make_ferplus_npz(tmp_path / "fp.npz", faces)
+    _, dd = build(["--dataset", "ferplus", "--data_dir", path, "--num_labels", 16])
+    assert dd["eval"].targets.tolist() == [y for y, _ in NPZ_VOTES["val"]]  # plurality: the stored labels
+    assert counts(dd["train_ulb"].targets, 8) == [4, 3, 3, 3, 4, 3, 3, 2]
+    img = dd["eval"].__sample__(2)[0]
+    assert np.array_equal(np.asarray(img)[..., 0], faces["test"][FERPLUS_TO_FER[2]][2])
+    _, dd = build(["--dataset", "ferplus", "--data_dir", path, "--num_labels", 16, "--ferplus_label", "majority"])
+    assert dd["eval"].targets.tolist() == NPZ_MAJORITY["val"]
+    assert sorted(dd["train_ulb"].targets.tolist()) == NPZ_MAJORITY["train"]
+    # the votes travel with the kept faces; the folder holding the file reads the same
+    train, val = read_ferplus(str(tmp_path), "majority")
+    assert train.dropped == 2 and val.dropped == 0 and len(train.votes) == 23
+    assert val.votes[-1].tolist() == NPZ_VOTES["val"][-1][1]
+
+
+def test_ferplus_npz_trains(capsys, tmp_path, faces):
+    path = make_ferplus_npz(tmp_path / "fp.npz", faces)
+    log = train(capsys, tmp_path, "ferplus", path, "leaf_fixmatch", 16)
+    assert log_counts(log)[-2:] == [25, 16]
+    assert "ferplus: 25 training and 9 test images in 8 classes" in log
+
+
+def test_ferplus_npz_bad_inputs(capsys, tmp_path, faces):
+    fer7 = tmp_path / "fer7.npz"
+    np.savez(fer7, x_train=np.stack([f[0] for f in faces["train"]]), y_train=np.arange(7),
+             x_val=np.stack([f[0] for f in faces["test"]]), y_val=np.arange(7), class_names=np.array(FER))
+    line = fails(capsys, tmp_path, "ferplus", fer7, num_labels=8)
+    assert "fer7.npz' is a 7-class FER2013 file" in line and "--dataset fer2013" in line
+    bare = make_ferplus_npz(tmp_path / "bare.npz", faces, class_names=1, votes_train=1, votes_val=1)
+    line = fails(capsys, tmp_path, "ferplus", bare, num_labels=8)
+    assert "has neither class_names nor votes_train and votes_val" in line
+    no_votes = make_ferplus_npz(tmp_path / "no_votes.npz", faces, votes_train=1, votes_val=1)
+    line = fails(capsys, tmp_path, "ferplus", no_votes, "--ferplus_label", "majority", num_labels=8)
+    assert "no_votes.npz' has no votes_train and votes_val, which --ferplus_label majority needs" in line
+    _, dd = build(["--dataset", "ferplus", "--data_dir", no_votes, "--num_labels", 8])  # plurality needs none
+    assert len(dd["eval"]) == 9
+    # 2 contempt faces in training: 3 per class is too many
+    line = fails(capsys, tmp_path, "ferplus", make_ferplus_npz(tmp_path / "fp.npz", faces), num_labels=24)
+    assert "asks for 3 labeled images per class, but class 'contempt' has only 2" in line
+    assert "--num_labels at most 16" in line
+    line = fails(capsys, tmp_path, "ferplus", tmp_path / "fp.npz", "--ferplus_label", "strict", num_labels=8)
+    assert "--ferplus_label" in line and "plurality" in line
 
 
 @pytest.mark.parametrize("classes", [7, 8])

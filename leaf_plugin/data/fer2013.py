@@ -93,20 +93,29 @@ def read_fer2013_csv(path: str, keep_usages: Sequence[str], with_emotion: bool =
 
 
 # ---- .npz arrays ------------------------------------------------------------------------
-def fer2013_npz_path(path: str) -> Optional[str]:
-    """The .npz in folder ``path``: the only one, else fer2013.npz or fer2013_dev.npz (None if none)."""
+def npz_in_folder(path: str, preferred: Sequence[str]) -> Optional[str]:
+    """The .npz in folder ``path``: the only one, else the first of ``preferred`` there (None if none)."""
     found = sorted(glob.glob(os.path.join(path, "*.npz")))
     if len(found) <= 1:
         return found[0] if found else None
-    for preferred in ("fer2013.npz", "fer2013_dev.npz"):
-        if os.path.join(path, preferred) in found:
-            return os.path.join(path, preferred)
+    for name in preferred:
+        if os.path.join(path, name) in found:
+            return os.path.join(path, name)
     raise UserError(f"--data_dir '{path}' holds several .npz files ({', '.join(os.path.basename(p) for p in found)}); "
                     f"expected one, or --data_dir naming the file itself")
 
 
-def read_fer2013_npz(path: str):
-    """``(x_train, y_train, x_val, y_val)`` of a .npz, checked (uint8 images, labels in range)."""
+def npz_class_names(data: dict) -> Optional[tuple]:
+    """The file's ``class_names`` array as lower-case strings, or None when it has none."""
+    if "class_names" not in data:
+        return None
+    return tuple(str(n).strip().lower() for n in np.asarray(data["class_names"]).ravel())
+
+
+def read_face_npz(path: str, class_names: Sequence[str]) -> dict:
+    """Every array of a .npz of faces; ``x_train``, ``y_train``, ``x_val``, ``y_val`` checked
+    (uint8 images, labels 0..len(class_names)-1), the other arrays as stored."""
+    last = len(class_names) - 1
     try:
         with np.load(path, allow_pickle=False) as z:
             data = {k: z[k] for k in z.files}
@@ -117,12 +126,6 @@ def read_fer2013_npz(path: str):
         if key not in data:
             raise UserError(f"'{path}' has no array '{key}' (it has {', '.join(sorted(data)) or 'none'}); "
                             f"expected x_train, y_train, x_val, y_val")
-    if "class_names" in data:
-        names = tuple(str(n).strip().lower() for n in np.asarray(data["class_names"]).ravel())
-        if names != FER2013_NAMES:
-            raise UserError(f"'{path}': class_names are {', '.join(names)}; expected {', '.join(FER2013_NAMES)} "
-                            f"(labels 0..{FER2013_LAST})")
-    out = []
     for xk, yk in (("x_train", "y_train"), ("x_val", "y_val")):
         x, y = data[xk], np.asarray(data[yk])
         if x.ndim not in (3, 4) or (x.ndim == 4 and x.shape[3] not in (1, 3)):
@@ -134,13 +137,23 @@ def read_fer2013_npz(path: str):
         if y.ndim != 1 or len(y) != len(x):
             raise UserError(f"'{path}': {yk} has shape {y.shape}; expected [{len(x)}] labels")
         if not np.issubdtype(y.dtype, np.integer):
-            raise UserError(f"'{path}': {yk} has dtype {y.dtype}; expected integer labels 0..{FER2013_LAST}")
-        bad = np.flatnonzero((y < 0) | (y > FER2013_LAST))
+            raise UserError(f"'{path}': {yk} has dtype {y.dtype}; expected integer labels 0..{last}")
+        bad = np.flatnonzero((y < 0) | (y > last))
         if len(bad):
             raise UserError(f"'{path}': {yk}[{bad[0]}] is {y[bad[0]]}, out of range; expected labels "
-                            f"0..{FER2013_LAST} ({', '.join(FER2013_NAMES)})")
-        out += [x, y.astype(np.int64)]
-    return tuple(out)
+                            f"0..{last} ({', '.join(class_names)})")
+        data[xk], data[yk] = x, y.astype(np.int64)
+    return data
+
+
+def read_fer2013_npz(path: str):
+    """``(x_train, y_train, x_val, y_val)`` of a .npz, checked (uint8 images, labels in range)."""
+    data = read_face_npz(path, FER2013_NAMES)
+    names = npz_class_names(data)
+    if names is not None and names != FER2013_NAMES:
+        raise UserError(f"'{path}': class_names are {', '.join(names)}; expected {', '.join(FER2013_NAMES)} "
+                        f"(labels 0..{FER2013_LAST})")
+    return data["x_train"], data["y_train"], data["x_val"], data["y_val"]
 
 
 # ---- image folders ----------------------------------------------------------------------
@@ -171,7 +184,7 @@ def build_fer2013(args, alg):
     if os.path.isdir(os.path.join(data_dir, "train")) or os.path.isdir(os.path.join(data_dir, "test")):
         train, test = read_fer2013_tree(data_dir)
         return build_from_files(args, alg, "fer2013", train, test, FER2013_NAMES, "small", 48, FER2013_LAYOUT)
-    npz = fer2013_npz_path(data_dir)
+    npz = npz_in_folder(data_dir, ("fer2013.npz", "fer2013_dev.npz"))
     if npz is None:
         raise UserError(f"--data_dir '{data_dir}' holds neither fer2013.csv, train/ and test/ folders, nor a "
                         f".npz file; expected {FER2013_LAYOUT}")
