@@ -37,7 +37,7 @@ VARIANT_FLAGS = {"channels_last": ["--channels_last", "true"], "autocast": ["--a
 
 def build(algorithm, opts, extra=()):
     """``algorithm`` built exactly as ``semilearn train`` builds it, at the benchmark's sizes."""
-    from leaf_plugin.build import algorithm_from_argv
+    from leaf_plugin.arguments import algorithm_from_argv
 
     argv = ["--algorithm", algorithm, "--device", opts.device, "--net", opts.net, "--img_size", str(opts.img_size),
             "--batch_size", str(opts.batch_size), "--uratio", str(opts.uratio), "--num_workers", "0",

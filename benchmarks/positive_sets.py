@@ -81,10 +81,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from leaf_plugin.algorithms.views import mean_probs
     from leaf_plugin.errors import UserError
-    from leaf_plugin.runs import load_algorithm
+    from leaf_plugin.runs import load_algorithm, open_run
 
     try:
-        algorithm = load_algorithm(opts.checkpoint, ["--num_workers", "0"])
+        algorithm = load_algorithm(open_run(opts.checkpoint, ["--num_workers", "0"]))
     except UserError as exc:
         print(f"positive_sets.py: {exc}", file=sys.stderr)
         return 2

@@ -1,14 +1,20 @@
-"""The flags of ``semilearn train``: USB's ``train.py`` flags and the plug-in's, as one
-argparse table (no parsing of config files here; see :mod:`leaf_plugin.arguments`).
+"""The flags of ``semilearn train`` as one table, and the options objects read from them.
 
-It sits at the bottom of the package so that datasets, runs and commands can all ask
-for "every flag at its default" without reaching up into the command line.
+USB's ``train.py`` flags and the plug-in's, as one argparse table (no parsing of config files
+here; see :mod:`leaf_plugin.arguments`).  The runtime's flags are declared once, as the fields
+of :class:`RuntimeOptions` (default, choices, help); :func:`complete_args` and
+:func:`read_options` are the one place where a namespace of unknown origin (USB's own
+``get_config``, a checkpoint's saved arguments) gets the defaults it lacks.
+
+It sits at the bottom of the package, and imports neither torch nor semilearn, so that every
+command can ask for "every flag at its default" without reaching up or starting slowly.
 """
 from __future__ import annotations
 
 import argparse
-
-from semilearn.algorithms.utils import str2bool
+from dataclasses import MISSING, dataclass, field, fields
+from functools import lru_cache
+from typing import Any, Dict, Optional, Sequence, Tuple, Type, TypeVar
 
 from .errors import UserError
 
@@ -25,15 +31,35 @@ EMBEDDED_DEFAULTS = dict(dataset="digits", net="leaf_cnn4", num_train_iter=600, 
 FERPLUS_LABEL_MODES = ("plurality", "majority")
 
 
+TRUE_WORDS = ("yes", "true", "t", "y", "1")
+FALSE_WORDS = ("no", "false", "f", "n", "0")
+
+
 def flag_bool(value) -> bool:
-    """``str2bool`` with a one-line error."""
-    try:
-        return str2bool(value)
-    except argparse.ArgumentTypeError:
-        raise argparse.ArgumentTypeError(f"expected true or false, got '{value}'")
+    """A true/false flag value (semilearn's ``str2bool`` words), with a one-line error."""
+    if isinstance(value, bool):
+        return value
+    word = str(value).strip().lower()
+    if word in TRUE_WORDS or word in FALSE_WORDS:
+        return word in TRUE_WORDS
+    raise argparse.ArgumentTypeError(f"expected true or false, got '{value}'")
 
 
 flag_bool.__name__ = "bool"
+
+
+class OneOf:
+    """An argparse type accepting one of ``choices``, for flags declared where argparse's own
+    ``choices`` cannot be given (semilearn's ``SSL_Argument``); the parser reads ``.choices``."""
+
+    def __init__(self, choices: Sequence[str]):
+        self.choices = tuple(choices)
+        self.__name__ = "one of " + ", ".join(self.choices)
+
+    def __call__(self, value: str) -> str:
+        if value not in self.choices:
+            raise argparse.ArgumentTypeError(f"invalid choice: {value!r} (choose from {', '.join(self.choices)})")
+        return value
 
 
 def optional_bool(parser, name, default, help=""):
@@ -77,19 +103,6 @@ def add_usb_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--ema_m", type=float, default=EMBEDDED_DEFAULTS["ema_m"],
                    help="EMA momentum of the evaluated model (USB uses 0.999 for its 1M-iteration runs; "
                         "0.999 keeps half of the initial weights after 700 steps)")
-    g.add_argument("--ema_debias", type=flag_bool, default=False,
-                   help="bias-corrected EMA (as Adam's moments): the EMA model averages only trained weights, "
-                        "with --ema_m's window; for runs too short for --ema_m to forget the random start")
-    g.add_argument("--ema_bn", type=str, default="live", choices=["live", "ema", "recompute"],
-                   help="BN statistics of the evaluated EMA model: the live model's (semilearn), averaged like "
-                        "the weights (ema), or re-estimated before each evaluation (recompute)")
-    g.add_argument("--ema_bn_batches", type=int, default=20,
-                   help="training batches (all views) that --ema_bn recompute re-estimates the statistics on")
-    g.add_argument("--ema_bn_compare", type=flag_bool, default=False,
-                   help="also evaluate under every --ema_bn mode, logged as eval_bn_MODE/... (training unchanged)")
-    g.add_argument("--num_eval_iter_tail", type=int, default=0,
-                   help="in the last fifth of training, also evaluate every N iterations (0: only every "
-                        "--num_eval_iter); results.json's top1_tail is the mean of the last 5 evaluations")
     g.add_argument("--ulb_loss_ratio", type=float, default=1.0)
 
     g = p.add_argument_group("optimizer")
@@ -144,20 +157,74 @@ def add_usb_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("-c", "--c", dest="c", type=str, default="", help="a YAML config file in USB's format")
 
 
+def flag(default: Any, help: str, choices: Optional[Sequence[Any]] = None, kind: Any = None,
+         bare_means_true: bool = False, cli: bool = True):
+    """A dataclass field that is also a ``semilearn train`` flag: its default, help and choices
+    (``kind``: the argparse type when the default does not say, e.g. for a default of None;
+    ``bare_means_true``: ``--name`` alone means true, as USB's store_true flags; ``cli=False``:
+    an option the commands set, not a flag)."""
+    return field(default=default, metadata={"help": help, "choices": tuple(choices) if choices else None,
+                                            "kind": kind, "bare": bare_means_true, "cli": cli})
+
+
+EMA_BN_MODES = ("live", "ema", "recompute")
+DEVICES = ("cpu", "cuda", "auto")
+
+
+@dataclass(frozen=True)
+class RuntimeOptions:
+    """What the plug-in's runtime adds to any algorithm: placement, speed, evaluation, output."""
+
+    device: str = flag("auto", "where to train; auto = CUDA when present", DEVICES)
+    procs_per_node: Optional[int] = flag(None, "processes per node with --multiprocessing-distributed (None: one "
+                                               "per GPU, or 2 on CPU)", kind=int)
+    threads: int = flag(0, "CPU threads for torch (0: torch's default, one per core); 1 helps on a busy machine")
+    channels_last: bool = flag(False, "channels-last memory format for the networks and every image batch")
+    compile: bool = flag(False, "torch.compile the training network (checkpoints load with or without it)")
+    skip_nonfinite: int = flag(0, "skip up to N steps whose loss is NaN/inf instead of stopping")
+    ema_debias: bool = flag(False, "bias-corrected EMA (as Adam's moments): the EMA model averages only trained "
+                                   "weights, with --ema_m's window; for runs too short for --ema_m to forget the "
+                                   "random start")
+    ema_bn: str = flag("live", "BN statistics of the evaluated EMA model: the live model's (semilearn), averaged "
+                               "like the weights (ema), or re-estimated before each evaluation (recompute)",
+                       EMA_BN_MODES)
+    ema_bn_batches: int = flag(20, "training batches (all views) that --ema_bn recompute re-estimates the "
+                                   "statistics on")
+    ema_bn_compare: bool = flag(False, "also evaluate under every --ema_bn mode, logged as eval_bn_MODE/... "
+                                       "(training unchanged)")
+    num_eval_iter_tail: int = flag(0, "in the last fifth of training, also evaluate every N iterations (0: only "
+                                      "every --num_eval_iter); results.json's top1_tail is the mean of the last 5 "
+                                      "evaluations")
+    pretrain_strict: bool = flag(True, "stop when --pretrain_path does not match the backbone")
+    progress: bool = flag(True, "show a progress bar", bare_means_true=True)
+    report: bool = flag(True, "write plots and report.md into the run folder at the end", bare_means_true=True)
+    eval_only: bool = flag(False, "build the evaluation split only (eval, report)", cli=False)
+
+    @classmethod
+    def of(cls, args) -> "RuntimeOptions":
+        return read_options(cls, args)
+
+
+def add_options(group, options: type, prefix: str = "") -> None:
+    """One flag per field of the dataclass ``options`` (``--PREFIXname``), from its :func:`flag` metadata."""
+    for f in fields(options):
+        meta = f.metadata
+        if not meta.get("cli", True):  # not a flag, but every parsed namespace holds it
+            group.set_defaults(**{prefix + f.name: f.default})
+            continue
+        kind = meta.get("kind") or type(f.default)
+        name = f"--{prefix}{f.name}"
+        if kind is bool and meta.get("bare"):
+            optional_bool(group, name, f.default, meta["help"])
+        else:
+            group.add_argument(name, type=flag_bool if kind is bool else kind, default=f.default,
+                               choices=meta.get("choices"), help=meta.get("help", ""))
+
+
 def add_plugin_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("leaf-plugin runtime")
-    g.add_argument("--device", type=str, default="auto", choices=["cpu", "cuda", "auto"],
-                   help="where to train; auto = CUDA when present")
-    g.add_argument("--procs_per_node", type=int, default=None,
-                   help="processes per node with --multiprocessing-distributed (None: one per GPU, or 2 on CPU)")
-    g.add_argument("--threads", type=int, default=0,
-                   help="CPU threads for torch (0: torch's default, one per core); 1 helps on a busy machine")
-    g.add_argument("--channels_last", type=flag_bool, default=False,
-                   help="channels-last memory format for the networks and every image batch")
-    g.add_argument("--compile", type=flag_bool, default=False,
-                   help="torch.compile the training network (checkpoints load with or without it)")
-    g.add_argument("--skip_nonfinite", type=int, default=0,
-                   help="skip up to N steps whose loss is NaN/inf instead of stopping")
+    add_options(g, RuntimeOptions)
+    g = p.add_argument_group("leaf-plugin data")
     g.add_argument("--aug_recipe", type=str, default=None, choices=["released", "small"],
                    help="augmentation recipe (None: the dataset's own)")
     g.add_argument("--ferplus_label", type=str, default=FERPLUS_LABEL_MODES[0], choices=FERPLUS_LABEL_MODES,
@@ -165,10 +232,6 @@ def add_plugin_arguments(p: argparse.ArgumentParser) -> None:
                         "majority rule with the other faces dropped (majority)")
     g.add_argument("--skip_bad_images", type=flag_bool, default=False,
                    help="skip (and count) unreadable images instead of stopping")
-    g.add_argument("--pretrain_strict", type=flag_bool, default=True,
-                   help="stop when --pretrain_path does not match the backbone")
-    optional_bool(g, "--progress", True, "show a progress bar")
-    optional_bool(g, "--report", True, "write plots and report.md into the run folder at the end")
 
 
 def base_parser(prog: str = "semilearn train", add_help: bool = True) -> argparse.ArgumentParser:
@@ -178,3 +241,34 @@ def base_parser(prog: str = "semilearn train", add_help: bool = True) -> argpars
     add_usb_arguments(p)
     add_plugin_arguments(p)
     return p
+
+
+# ---- the one place a namespace of unknown origin gets its defaults ----------------------------
+@lru_cache(maxsize=None)
+def train_defaults() -> Dict[str, Any]:
+    """Every ``semilearn train`` flag of the table (not the algorithms' own) and its default, and
+    the options that are not flags."""
+    parser = base_parser()
+    return {**parser._defaults, **{a.dest: a.default for a in parser._actions if a.dest != "help"}}
+
+
+def complete_args(args, defaults: Optional[Dict[str, Any]] = None):
+    """Give ``args`` every flag it lacks, at its default (``defaults``: those of the flag table;
+    an algorithm passes its own ``get_argument()`` defaults too).  Returns ``args``."""
+    for key, value in (train_defaults() if defaults is None else defaults).items():
+        if not hasattr(args, key):
+            setattr(args, key, value)
+    return args
+
+
+Options = TypeVar("Options")
+
+
+def read_options(cls: Type[Options], args, prefix: str = "") -> Options:
+    """The frozen options object ``cls`` from ``args``: each field from flag ``PREFIXfield``,
+    its declared default where ``args`` (from another origin) lacks it."""
+    values = {}
+    for f in fields(cls):
+        default = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
+        values[f.name] = getattr(args, prefix + f.name, default)
+    return cls(**values)

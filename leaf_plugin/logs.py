@@ -27,7 +27,7 @@ class TqdmHandler(logging.StreamHandler):
 
 def training_logger_name(args) -> str:
     """The logger name of a training process: its run and its rank."""
-    return f"{getattr(args, 'save_name', None)}.{getattr(args, 'rank', 0)}"
+    return f"{args.save_name}.{args.rank}"
 
 
 def get_run_logger(name: str) -> logging.Logger:

@@ -1,6 +1,6 @@
 """Self-supervised (SimCLR) pretraining of a backbone on a dataset's training images.
 
-``semilearn pretrain`` (:mod:`leaf_plugin.cli.pretrain_cmd`) runs :func:`pretrain`:
+``semilearn pretrain`` (:mod:`leaf_plugin.cli.pretrain`) runs :func:`pretrain`:
 the backbone (any net ``--net`` names) learns from the *training* images of a
 registered dataset, labels unused, with SimCLR: two augmented views of each
 image (random resized crop, scale 0.5-1; horizontal flip; brightness/contrast
@@ -170,14 +170,14 @@ def build_backbone(args) -> nn.Module:
     """``args.net`` as built for training (no classifier is used here)."""
     from .nets.builders import net_builder_for
 
-    return net_builder_for(args)(num_classes=int(getattr(args, "num_classes", 0) or 1) or 1)
+    return net_builder_for(args)(num_classes=int(args.num_classes or 1))
 
 
 RESUME_MUST_MATCH = ("method", "dataset", "net", "img_size", "seed", "batch_size")
 
 
 def pretrain(args, logger=None) -> dict:
-    """Run SimCLR pretraining as ``args`` says (see :mod:`leaf_plugin.cli.pretrain_cmd`);
+    """Run SimCLR pretraining as ``args`` says (see :mod:`leaf_plugin.cli.pretrain`);
     returns a summary dict (also written as ``results.json`` in the run folder)."""
     from tqdm.auto import tqdm
 
@@ -197,7 +197,7 @@ def pretrain(args, logger=None) -> dict:
     images = training_images(args, splits)
     has_hook = callable(getattr(spec, "eval_transform", None))
     transform = spec.eval_transform(args) if has_hook else splits["eval"].transform
-    cache = image_tensor(images, args.img_size, progress=bool(getattr(args, "progress", False)))
+    cache = image_tensor(images, args.img_size, progress=bool(args.progress))
     n = cache.shape[0]
     log(f"{args.method} pretraining of {args.net} on the {n} training images of {args.dataset} "
         f"({'grey' if cache.shape[1] == 1 else 'colour'}, {args.img_size} px; loaded in {time.time() - started:.0f} s), "
@@ -244,7 +244,7 @@ def pretrain(args, logger=None) -> dict:
         atomic_save(backbone_state(backbone), os.path.join(run_dir, BACKBONE_FILE))
 
     bar = tqdm(total=args.num_train_iter, initial=step, desc=f"{args.method} {args.net}", unit="it",
-               dynamic_ncols=True, disable=not getattr(args, "progress", True), mininterval=1.0)
+               dynamic_ncols=True, disable=not args.progress, mininterval=1.0)
     backbone.train()
     head.train()
     interval_started = time.time()

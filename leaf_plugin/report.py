@@ -14,6 +14,8 @@ Files written into the run folder:
   test accuracy over iterations (from ``metrics.jsonl``);
 - ``experts.png``: for the semantic and instance levels, the mean gate weight of each
   expert for each true class of the test set (omitted, with a note, for non-LEAF runs);
+- ``ambiguity.png``: for a test split with its annotators' votes (FERPlus), the positive sets
+  of LEAF's category level against the votes' entropy (:mod:`leaf_plugin.ambiguity`);
 - ``report.md``.
 
 The figures are drawn by :mod:`leaf_plugin.plots`.
@@ -32,12 +34,13 @@ import numpy as np
 from .errors import UserError
 from .history import read_history
 from .plots import history_series, plot_confusion, plot_curves, plot_experts
-from .runs import RESULTS_FILE, default_checkpoint, evaluate_with_progress, load_algorithm
+from .runs import RESULTS_FILE, default_checkpoint, evaluate_with_progress, load_algorithm, open_run
 from .runtime import classification_metrics
 
 CONFUSION_FILE = "confusion_matrix.png"
 CURVES_FILE = "curves.png"
 EXPERTS_FILE = "experts.png"
+AMBIGUITY_FILE = "ambiguity.png"
 PER_CLASS_FILE = "per_class_accuracy.csv"
 REPORT_FILE = "report.md"
 
@@ -125,14 +128,13 @@ def write_report(algorithm, run_dir: str, progress: bool = False, checkpoint: Op
 
     metrics = summary_metrics(y_true, y_pred, num_classes)
     results = _read_json(os.path.join(run_dir, RESULTS_FILE))
-    is_leaf = bool(gates) or str(getattr(args, "algorithm", "")).startswith("leaf")
-    lines = [f"# {getattr(args, 'algorithm', '?')} on {getattr(args, 'dataset', '?')}", ""]
+    is_leaf = bool(gates) or args.algorithm.startswith("leaf")
+    lines = [f"# {args.algorithm} on {args.dataset}", ""]
     lines += ["| | |", "|---|---|",
               f"| run folder | `{os.path.abspath(run_dir)}` |",
-              f"| algorithm | {getattr(args, 'algorithm', '?')} |",
-              f"| dataset | {getattr(args, 'dataset', '?')} ({num_classes} classes, "
-              f"{getattr(args, 'num_labels', '?')} labels) |",
-              f"| net | {getattr(args, 'net', '?')} |",
+              f"| algorithm | {args.algorithm} |",
+              f"| dataset | {args.dataset} ({num_classes} classes, {args.num_labels} labels) |",
+              f"| net | {args.net} |",
               f"| iterations | {getattr(algorithm, 'it', results.get('iterations', '?'))} |"]
     if checkpoint:
         lines.append(f"| checkpoint | `{checkpoint}` |")
@@ -162,12 +164,39 @@ def write_report(algorithm, run_dir: str, progress: bool = False, checkpoint: Op
         lines.append("_This LEAF run records no gate weights (its expert levels are switched off)._")
     else:
         lines.append("_Not a LEAF run: there are no experts to show._")
+    lines += ambiguity_section(algorithm, details, run_dir, notes)
     if notes:
         lines += ["", "## Notes", ""] + [f"- {n}" for n in notes]
     path = os.path.join(run_dir, REPORT_FILE)
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n")
     return path
+
+
+def ambiguity_section(algorithm, details: dict, run_dir: str, notes: List[str]) -> List[str]:
+    """report.md's lines on the EMA model's positive sets against the test faces' votes (FERPlus)."""
+    from .ambiguity import MIN_VOTES, ambiguity_rows, markdown_table, plot_ambiguity, size_entropy_correlation
+    from .layers import LeafLoss
+
+    votes = getattr(algorithm.dataset_dict["eval"], "votes", None)
+    if votes is None or len(votes) != len(details["logits"]):
+        return []
+    loss = algorithm.leaf_loss if hasattr(algorithm, "leaf_loss") else LeafLoss()  # a host: LEAF's default rule
+    logits = details["logits"]
+    probs = np.exp(logits - logits.max(1, keepdims=True))
+    probs /= probs.sum(1, keepdims=True)
+    rule = (loss.tau, loss.max_pos, loss.min_pos)
+    rows = ambiguity_rows(probs, votes, *rule)
+    rho = size_entropy_correlation(probs, votes, *rule)
+    drew = _try(notes, "the ambiguity plot", plot_ambiguity, {"EMA model": rows},
+                os.path.join(run_dir, AMBIGUITY_FILE), "positive sets against the annotators' votes")
+    return ["", "## Ambiguity: positive sets against the annotators' votes", "",
+            f"The EMA model's positive set on each test face (LEAF's rule: tau {rule[0]}, at most {rule[1]} classes, "
+            f"at least {rule[2]}), by the entropy of the face's votes; *covered*: the set holds every class that "
+            f"at least {MIN_VOTES} annotators chose. Spearman correlation of set size with entropy: "
+            f"{'not defined (every set the same size)' if rho != rho else f'{rho:+.3f}'}.", "",
+            markdown_table(rows, "EMA model"), "",
+            *([f"![ambiguity]({AMBIGUITY_FILE})"] if drew else [])]
 
 
 def write_report_for_run(run_dir: str, load_path: Optional[str] = None, overrides: Sequence[str] = (),
@@ -178,6 +207,6 @@ def write_report_for_run(run_dir: str, load_path: Optional[str] = None, override
     if not os.path.isdir(run_dir):
         raise UserError(f"run folder '{run_dir}' does not exist; expected the folder of a semilearn train run")
     load_path = load_path or default_checkpoint(run_dir)
-    algorithm = load_algorithm(load_path, list(overrides))
+    algorithm = load_algorithm(open_run(load_path, list(overrides), prog="semilearn report"))
     metrics = evaluate_with_progress(algorithm, "eval", progress)
     return write_report(algorithm, run_dir, checkpoint=load_path), metrics

@@ -1,9 +1,8 @@
-"""A finished run: its folder's files, its algorithm or model loaded back, evaluated.
+"""A finished run: its folder's files, read back once (:func:`open_run`), as an algorithm or a network.
 
-``semilearn eval`` and ``report`` rebuild the whole algorithm (:func:`load_algorithm`:
-the run's flags from the checkpoint, the datasets, the EMA weights);
-``semilearn predict`` rebuilds the network alone (:func:`load_predictor`), with
-no dataset loaded, through the same builder training uses.
+``semilearn eval`` and ``report`` rebuild the algorithm with the evaluation split only
+(:func:`load_algorithm`); ``predict`` and ``export`` rebuild the network alone
+(:func:`load_predictor`), with no dataset loaded, through the same builder training uses.
 """
 from __future__ import annotations
 
@@ -19,7 +18,7 @@ import torch.nn as nn
 
 from .checkpoint import read_checkpoint, strip_module_prefix
 from .errors import UserError
-from .flags import RUN_START_KEYS, base_parser
+from .flags import RUN_START_KEYS
 
 LATEST_CHECKPOINT = "latest_model.pth"
 BEST_CHECKPOINT = "model_best.pth"
@@ -51,7 +50,37 @@ def refuse_run_folder(save_path: str, *, resume: bool, overwrite: bool, checkpoi
                         f"--resume to continue it, or choose another --save_name")
 
 
-# ---- the run's configuration -------------------------------------------------------------
+# ---- the one reader of a finished run ------------------------------------------------------
+@dataclass
+class SavedRun:
+    """A checkpoint ``semilearn train`` wrote, read once: its contents and the run's arguments
+    (every ``semilearn train`` flag: the run's values, then the overrides given)."""
+
+    path: str
+    checkpoint: dict
+    args: Namespace
+
+
+def open_run(load_path: str, overrides: Sequence[str] = (), prog: str = "semilearn eval") -> SavedRun:
+    """The one way every command loads a finished run: ``load_path`` (a checkpoint, or a run
+    folder: its latest checkpoint) read once; the run's arguments from it (or, for a checkpoint
+    that records none, from its folder) parsed as ``semilearn train`` parses a config file,
+    ``overrides`` (flags such as ``--data_dir``, ``--device``) on top."""
+    from .arguments import parse_train_args
+
+    if os.path.isdir(load_path):
+        load_path = default_checkpoint(load_path)
+    checkpoint = read_checkpoint(load_path)
+    saved = {k: v for k, v in saved_run_args(checkpoint, load_path).items() if k not in NOT_MODEL_KEYS}
+    saved = {**recorded_leaf_flags(checkpoint), **saved}
+    argv = ["--algorithm", saved["algorithm"], "--progress", "false", "--use_tensorboard", "false", *overrides]
+    args = parse_train_args([str(a) for a in argv], prog=prog, trusted=saved)
+    for key, value in saved.items():  # what the run found out (class names of an image tree, split sizes)
+        if not hasattr(args, key):
+            setattr(args, key, value)
+    return SavedRun(load_path, checkpoint, args)
+
+
 def saved_run_args(checkpoint: dict, load_path: str) -> dict:
     """The run's flags: the checkpoint's ``args``, or those of the run folder."""
     saved = checkpoint.get("args")
@@ -88,33 +117,29 @@ def saved_run_args(checkpoint: dict, load_path: str) -> dict:
                     f"config.yaml or another checkpoint); expected a checkpoint written by semilearn train")
 
 
-def run_args(saved: dict) -> Namespace:
-    """Every ``semilearn train`` flag at its default, then the run's own values."""
-    args = base_parser("semilearn predict").parse_args([])
-    for key, value in saved.items():
-        if key not in NOT_MODEL_KEYS:
-            setattr(args, key, value)
-    args.pretrain_path, args.use_pretrain = "", False
-    return args
+def recorded_leaf_flags(checkpoint: dict) -> dict:
+    """``--leaf_*`` values for a LEAF checkpoint whose run arguments predate a flag: the field of
+    the LEAF configuration it recorded, else the configuration's default (what runs did before the
+    field existed, e.g. a fixed head scale before ``--leaf_learn_scale``). Empty for other runs."""
+    from .layers import LeafConfig
+
+    recorded = checkpoint.get("leaf_config")
+    if not isinstance(recorded, dict):
+        return {}
+    return {f"leaf_{k}": v for k, v in LeafConfig.recorded_fields(recorded).items()}
 
 
 # ---- the whole algorithm (eval, report) ----------------------------------------------------
-def load_algorithm(load_path: str, overrides: Sequence[str] = ()):
-    """The algorithm of the run that wrote ``load_path``, its weights loaded, ready to evaluate."""
-    from .build import algorithm_from_argv
+def load_algorithm(run: SavedRun):
+    """The algorithm of ``run``, its weights loaded, ready to evaluate. Only the evaluation split
+    is built (no labeled/unlabeled split, no training loaders), unless ``--ema_bn recompute``
+    needs training batches to re-estimate the EMA model's statistics."""
+    from .arguments import build_algorithm
     from .logs import run_logger
 
-    checkpoint = read_checkpoint(load_path)
-    saved = dict(checkpoint.get("args") or {})
-    if "algorithm" not in saved:
-        raise UserError(f"checkpoint '{load_path}' records no run arguments; expected one written by semilearn train")
-    for key in RUN_START_KEYS:
-        saved.pop(key, None)
-    saved = {**recorded_leaf_flags(checkpoint), **saved}
-    argv = ["--algorithm", saved["algorithm"], "--progress", "false", "--use_tensorboard", "false", *overrides]
-    algorithm = algorithm_from_argv(argv, run_logger("eval", None, "WARNING"), prog="semilearn eval",
-                                    trusted=saved)
-    algorithm.load_model(load_path)
+    run.args.eval_only = run.args.ema_bn != "recompute"
+    algorithm = build_algorithm(run.args, run_logger("eval", None, "WARNING"))
+    algorithm.restore(run.checkpoint, run.path)
     return algorithm
 
 
@@ -149,56 +174,20 @@ def evaluate_with_progress(algorithm, dest: str = "eval", progress: bool = True)
 
 
 # ---- the network alone (predict, export) ---------------------------------------------------
-def infer_num_classes(state: dict) -> Optional[int]:
-    for key in sorted(state):
-        parts = key.split(".")
-        if len(parts) >= 2 and parts[-1] == "weight" and parts[-2] in ("classifier", "fc", "head") \
-                and state[key].dim() == 2:
-            return int(state[key].shape[0])
-    return None
-
-
-def recorded_leaf_flags(checkpoint: dict) -> dict:
-    """``--leaf_*`` values for a LEAF checkpoint whose run arguments predate a flag: the field of
-    the LEAF configuration it recorded, else the configuration's default (what runs did before the
-    field existed, e.g. a fixed head scale before ``--leaf_learn_scale``). Empty for other runs."""
-    from .layers import LeafConfig
-
-    recorded = checkpoint.get("leaf_config")
-    if not isinstance(recorded, dict):
-        return {}
-    return {f"leaf_{k}": v for k, v in LeafConfig.recorded_fields(recorded).items()}
-
-
-def saved_leaf_config(checkpoint: dict):
-    """The LEAF configuration a checkpoint records, or None."""
-    from .layers import LeafConfig
-
-    saved = checkpoint.get("leaf_config")
-    if not isinstance(saved, dict):
-        return None
-    return LeafConfig(**LeafConfig.recorded_fields(saved))
-
-
-def build_model_from_checkpoint(args: Namespace, checkpoint: dict, load_path: str) -> nn.Module:
+def build_network(run: SavedRun) -> nn.Module:
     """The run's network with the checkpoint's EMA weights (eval mode, CPU)."""
-    from semilearn.core.utils import ALGORITHMS
+    from .algorithms import is_leaf_algorithm, network_for
+    from .layers import LeafConfig
 
-    from .algorithms import algorithm_class, is_leaf_algorithm, network_for
-
-    state = checkpoint.get("ema_model") or checkpoint.get("model")
+    state = run.checkpoint.get("ema_model") or run.checkpoint.get("model")
     if not isinstance(state, dict):
-        raise UserError(f"checkpoint '{load_path}' holds no model weights; expected one written by semilearn train")
+        raise UserError(f"checkpoint '{run.path}' holds no model weights; expected one written by semilearn train")
     state = strip_module_prefix(state)
-    num_classes = int(getattr(args, "num_classes", None) or infer_num_classes(state) or 0)
-    if num_classes <= 0:
-        raise UserError(f"checkpoint '{load_path}' does not say how many classes it has")
-    args.num_classes = num_classes
-    leaf = is_leaf_algorithm(args.algorithm) if args.algorithm in ALGORITHMS else "leaf_config" in checkpoint
-    leaf_cfg = saved_leaf_config(checkpoint) if leaf else None
-    if leaf and leaf_cfg is None:
-        algorithm_class(args.algorithm)  # the flags give the configuration: a UserError if it is unknown
-    model = network_for(args, leaf_cfg)
+    args = run.args
+    recorded = run.checkpoint.get("leaf_config")
+    leaf_cfg = LeafConfig(**LeafConfig.recorded_fields(recorded)) if isinstance(recorded, dict) else None
+    leaf = is_leaf_algorithm(args.algorithm)
+    model = network_for(args, leaf_cfg if leaf else None)
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:
@@ -209,7 +198,7 @@ def build_model_from_checkpoint(args: Namespace, checkpoint: dict, load_path: st
             model.load_state_dict(sub)  # a host that wraps the backbone (CoMatch, SimMatch): its logits are the backbone's
         except RuntimeError:
             first = str(exc).strip().splitlines()[1:2] or [str(exc)]
-            raise UserError(f"checkpoint '{load_path}' does not fit net {args.net} of algorithm {args.algorithm} "
+            raise UserError(f"checkpoint '{run.path}' does not fit net {args.net} of algorithm {args.algorithm} "
                             f"({first[0].strip()[:160]}); expected a checkpoint written by semilearn train")
     return model.eval()
 
@@ -232,15 +221,12 @@ class Predictor:
 
 
 def load_predictor(load_path: str, device: str = "auto", data_dir: Optional[str] = None, gpu=None) -> Predictor:
-    """Everything ``semilearn predict`` needs from a checkpoint."""
+    """Everything ``semilearn predict`` and ``export`` need from a checkpoint (:func:`open_run`)."""
     from .data.access import class_names_for, eval_transform_for
     from .runtime import resolve_device
 
-    checkpoint = read_checkpoint(load_path)
-    args = run_args(saved_run_args(checkpoint, load_path))
-    if data_dir is not None:
-        args.data_dir = data_dir
+    run = open_run(load_path, ["--data_dir", data_dir] if data_dir is not None else [], prog="semilearn predict")
     dev = resolve_device(Namespace(device=device, gpu=gpu))
-    model = build_model_from_checkpoint(args, checkpoint, load_path).to(dev)
-    transform = eval_transform_for(args)
-    return Predictor(model, transform, class_names_for(args, args.num_classes), args, dev)
+    model = build_network(run).to(dev)
+    return Predictor(model, eval_transform_for(run.args), class_names_for(run.args, run.args.num_classes), run.args,
+                     dev)

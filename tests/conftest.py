@@ -67,7 +67,7 @@ def stop_and_resume(tmp_path, capsys, flags, resume_flags=()):
     import numpy as np
     import torch
 
-    from leaf_plugin.build import algorithm_from_argv
+    from leaf_plugin.arguments import algorithm_from_argv
 
     common = [*TINY, "--num_train_iter", "12", "--num_eval_iter", "4", *map(str, flags),
               "--save_dir", str(tmp_path)]

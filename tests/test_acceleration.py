@@ -13,7 +13,7 @@ from conftest import TINY, assert_same_weights, run_cli, stop_and_resume
 
 
 def build(*flags):
-    from leaf_plugin.build import algorithm_from_argv
+    from leaf_plugin.arguments import algorithm_from_argv
 
     return algorithm_from_argv(["--algorithm", "leaf_fixmatch", *TINY, "--save_dir", "/tmp/leaf_accel", *flags],
                                logging.getLogger("t"))

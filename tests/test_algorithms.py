@@ -15,7 +15,7 @@ LEAF_NAMES = ["leaf_fixmatch", "leaf_flexmatch", "leaf_freematch", "leaf"]
 def build(algorithm, tmp_path, *extra, cls=None):
     """An algorithm object built exactly as ``semilearn train`` builds it."""
     from leaf_plugin.arguments import parse_train_args
-    from leaf_plugin.build import build_algorithm
+    from leaf_plugin.arguments import build_algorithm
     from leaf_plugin.nets.builders import net_builder_for
 
     args = parse_train_args(["--algorithm", algorithm if cls is None else "fixmatch", *TINY,
@@ -24,8 +24,8 @@ def build(algorithm, tmp_path, *extra, cls=None):
     logger = logging.getLogger("test")
     if cls is None:
         return build_algorithm(args, logger)
-    from leaf_plugin.algorithms.leaf_args import fill_leaf_defaults
-    fill_leaf_defaults(args, cls.get_argument())  # a class wrapped in the test, not in the registry
+    from leaf_plugin.algorithms.leaf_args import complete_algorithm_args
+    complete_algorithm_args(args, cls.get_argument())  # a class wrapped in the test, not in the registry
     args.distributed = False
     return cls(args, net_builder_for(args), None, logger)
 

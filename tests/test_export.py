@@ -121,7 +121,7 @@ class SvdNet(torch.nn.Module):
 
 
 def test_a_net_that_cannot_be_exported_names_why(runs, tmp_path, capsys, monkeypatch):
-    import leaf_plugin.cli.export_cmd as export_cmd
+    import leaf_plugin.cli.export as export_cmd
     from leaf_plugin.runs import load_predictor
 
     def with_svd(*args, **kwargs):

@@ -7,7 +7,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from helpers.leaf_reference import build_leaf_net, loop_reference, reference_balance, reference_gates
-from leaf_plugin.layers import ExpertGating, LeafConfig, LeafNet
+from leaf_plugin.layers import ExpertGating, LeafConfig, LeafLoss, LeafNet
 from leaf_plugin.layers.gating import cv_squared
 
 
@@ -504,16 +504,19 @@ def test_algorithm_layer_turns_config_errors_into_one_line_user_errors():
     """The layers raise ValueError / TypeError; wrap.py reports them as UserError naming the flag."""
     import argparse
 
-    from leaf_plugin.algorithms.leaf_args import LEAF_ARGUMENTS, LeafWrapError, leaf_config, leaf_net
+    from leaf_plugin.algorithms.leaf_args import LEAF_ARGUMENTS, LeafWrapError, leaf_net, leaf_options
     from leaf_plugin.errors import UserError
 
     args = argparse.Namespace(**{a.name.lstrip("-"): a.default for a in LEAF_ARGUMENTS})
     args.leaf_top_k = 9
     with pytest.raises(UserError, match=r"^--leaf_top_k must be in 1\.\.num_experts \(8\), got 9$"):
-        leaf_config(args)
+        leaf_options(LeafConfig, args)
     args.leaf_top_k, args.leaf_feature_scale = 2, "big"
     with pytest.raises(UserError, match="^--leaf_feature_scale must be a finite number"):
-        leaf_config(args)
+        leaf_options(LeafConfig, args)
+    args.leaf_feature_scale, args.leaf_min_pos = 16.0, 4
+    with pytest.raises(UserError, match=r"^--leaf_min_pos must be in 1\.\.max_pos \(3\), got 4$"):
+        leaf_options(LeafLoss, args)
 
     class Headless(nn.Module):
         pass

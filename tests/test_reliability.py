@@ -148,7 +148,7 @@ def test_debiased_ema_is_the_normalised_average_of_trained_weights():
 
 
 def test_ema_debias_flag_replaces_the_ema_hook(tmp_path):
-    from leaf_plugin.build import algorithm_from_argv
+    from leaf_plugin.arguments import algorithm_from_argv
     from leaf_plugin.runtime import DebiasedEMAHook
 
     for debias in (True, False):

@@ -1,4 +1,6 @@
-"""LEAF algorithms, registered in semilearn's own registry on import."""
+"""LEAF algorithms, registered in semilearn's own registry on import (``@register_algorithm``)."""
+from typing import Dict
+
 from semilearn.algorithms.fixmatch import FixMatch
 from semilearn.algorithms.flexmatch import FlexMatch
 from semilearn.algorithms.freematch import FreeMatch
@@ -17,20 +19,28 @@ from .wrap import LeafAlgorithm, wrap
 # fixed scale (benchmarks/RESULTS.md, "The default chosen").
 LEARNED_SCALE = {"leaf_learn_scale": True}
 
-LEAF_ALGORITHMS = {
-    "leaf_fixmatch": wrap(FixMatch, "LeafFixMatch"),
-    "leaf_flexmatch": wrap(FlexMatch, "LeafFlexMatch", **LEARNED_SCALE),
-    "leaf_freematch": wrap(FreeMatch, "LeafFreeMatch", **LEARNED_SCALE),
-    # the released recipe: Ada-CM thresholds, ambiguous loss on every sample, l_x 0.5 / l_u 1 / l_c 0.1
-    "leaf": wrap(AdaCM, "Leaf", leaf_amb_on="all", leaf_lambda_amb=1.0, leaf_lambda_c=0.1),
-}
+LEAF_ALGORITHMS: Dict[str, type] = {}
 
 
-def register_algorithms() -> None:
-    """Put the LEAF algorithms into ``semilearn.core.utils.ALGORITHMS`` (idempotent)."""
-    for name, cls in LEAF_ALGORITHMS.items():
+def register_algorithm(name: str):
+    """Decorator (as semilearn's own ``@ALGORITHMS.register``): put an algorithm class into
+    semilearn's ``ALGORITHMS`` under ``name`` (once); a LEAF one also into ``LEAF_ALGORITHMS``."""
+
+    def add(cls: type) -> type:
         if name not in ALGORITHMS:
             ALGORITHMS.register(name)(cls)
+        if issubclass(cls, LeafAlgorithm):
+            LEAF_ALGORITHMS[name] = cls
+        return cls
+
+    return add
+
+
+register_algorithm("leaf_fixmatch")(wrap(FixMatch, "LeafFixMatch"))
+register_algorithm("leaf_flexmatch")(wrap(FlexMatch, "LeafFlexMatch", **LEARNED_SCALE))
+register_algorithm("leaf_freematch")(wrap(FreeMatch, "LeafFreeMatch", **LEARNED_SCALE))
+# the released recipe: Ada-CM thresholds, ambiguous loss on every sample, l_x 0.5 / l_u 1 / l_c 0.1
+register_algorithm("leaf")(wrap(AdaCM, "Leaf", leaf_amb_on="all", leaf_lambda_amb=1.0, leaf_lambda_c=0.1))
 
 
 def algorithm_class(name: str) -> type:
@@ -40,7 +50,5 @@ def algorithm_class(name: str) -> type:
     return with_runtime(ALGORITHMS[name])
 
 
-register_algorithms()
-
 __all__ = ["is_leaf_algorithm", "network_for", "wrap", "LeafAlgorithm", "LeafWrapError", "LEAF_ARGUMENTS", "LEAF_ALGORITHMS", "AdaCM",
-           "algorithm_class", "register_algorithms"]
+           "algorithm_class", "register_algorithm"]

@@ -9,7 +9,7 @@ from semilearn.core.utils import ALGORITHMS
 
 from ..layers import LeafConfig
 from ..nets.builders import net_builder_for
-from .leaf_args import fill_leaf_defaults, leaf_config, leaf_net
+from .leaf_args import complete_algorithm_args, leaf_net, leaf_options
 from .wrap import LeafAlgorithm
 
 
@@ -26,6 +26,6 @@ def network_for(args: Namespace, leaf_cfg: Optional[LeafConfig] = None) -> nn.Mo
     if leaf_cfg is None and not is_leaf_algorithm(args.algorithm):
         return backbone
     if leaf_cfg is None:
-        fill_leaf_defaults(args, ALGORITHMS[args.algorithm].get_argument())
-        leaf_cfg = leaf_config(args)
+        complete_algorithm_args(args, ALGORITHMS[args.algorithm].get_argument())
+        leaf_cfg = leaf_options(LeafConfig, args)
     return leaf_net(backbone, args.num_classes, leaf_cfg)

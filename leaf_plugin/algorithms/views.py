@@ -21,6 +21,7 @@ import torch.nn as nn
 from PIL import Image
 from semilearn.datasets.cv_datasets.datasetbase import BasicDataset
 
+from ..layers.options import HOST_VIEWS
 from .leaf_args import LeafWrapError
 
 
@@ -96,7 +97,6 @@ def averaged_logits(w1: torch.Tensor, w2: torch.Tensor) -> torch.Tensor:
     return torch.log(mean_probs(w1, w2).clamp_min(1e-12)).to(w1.dtype)
 
 
-HOST_VIEWS = ("mean", "own")
 
 
 class ViewRouter:

@@ -20,13 +20,11 @@ from semilearn.core.algorithmbase import AlgorithmBase
 
 from ..errors import UserError
 from ..history import is_eval_iteration
-from ..layers import LeafConfig
+from ..layers import LeafConfig, LeafLoss
 from ..losses import ambiguous_loss, faithful_ambiguous_loss, nt_xent, positive_mask
 from ..runtime import DeviceRuntime
-from .leaf_args import LEAF_ARGUMENTS, LeafWrapError, fill_leaf_defaults, leaf_config, leaf_net
-from .views import HOST_VIEWS, UnlabeledViews, ViewRouter, add_second_weak_view, mean_probs
-
-AMB_ON = ("rejected", "all", "unconfident")
+from .leaf_args import LEAF_ARGUMENTS, LeafWrapError, complete_algorithm_args, leaf_net, leaf_options
+from .views import UnlabeledViews, ViewRouter, add_second_weak_view, mean_probs
 
 
 class LeafAlgorithm:
@@ -36,18 +34,9 @@ class LeafAlgorithm:
     leaf_defaults: dict = {}
 
     def __init__(self, args, net_builder, tb_log=None, logger=None, **kwargs):
-        fill_leaf_defaults(args, type(self).get_argument())
-        if args.leaf_amb_on not in AMB_ON:
-            raise UserError(f"--leaf_amb_on '{args.leaf_amb_on}' is not valid; expected one of {', '.join(AMB_ON)}")
-        if args.leaf_host_view not in HOST_VIEWS:
-            raise UserError(f"--leaf_host_view '{args.leaf_host_view}' is not valid; expected one of "
-                            f"{', '.join(HOST_VIEWS)}")
-        if not 1 <= args.leaf_min_pos <= args.leaf_max_pos:
-            raise UserError(f"--leaf_min_pos {args.leaf_min_pos} is not valid; expected 1..--leaf_max_pos "
-                            f"({args.leaf_max_pos})")
-        if not 0.0 < args.leaf_confidence <= 1.0:
-            raise UserError(f"--leaf_confidence {args.leaf_confidence} is not valid; expected a number in (0, 1]")
-        self.leaf_cfg = leaf_config(args)
+        complete_algorithm_args(args, type(self).get_argument())
+        self.leaf_cfg: LeafConfig = leaf_options(LeafConfig, args)  # the network hook
+        self.leaf_loss: LeafLoss = leaf_options(LeafLoss, args)  # LEAF's loss terms
         self._leaf_mask = None
         super().__init__(args, net_builder, tb_log, logger, **kwargs)
         if not self.registered_hook("MaskingHook"):
@@ -104,7 +93,7 @@ class LeafAlgorithm:
             raise LeafWrapError(f"{self.args.algorithm}: the unlabeled batch has no strong view (x_ulb_s); "
                                 f"the ambiguous loss is computed on it")
         router = ViewRouter(self.model, UnlabeledViews(parts, x_ulb_w_2, not host_uses_s),
-                            view2_grad=bool(self.args.leaf_view2_grad), host_view=self.args.leaf_host_view)
+                            view2_grad=self.leaf_loss.view2_grad, host_view=self.leaf_loss.host_view)
         host_kwargs = {k: v for k, v in inputs.items() if k in self.host_inputs()}
         self._leaf_mask = None
         model, self.model = self.model, router
@@ -118,14 +107,14 @@ class LeafAlgorithm:
         """The samples the two-view term uses (bool ``[B]``): those the host's mask rejects, or
         (``--leaf_amb_on unconfident``) those whose averaged-view confidence is below
         ``--leaf_confidence``, whatever the host decided."""
-        if self.args.leaf_amb_on == "unconfident":
-            return q.max(-1).values < self.args.leaf_confidence
+        if self.leaf_loss.amb_on == "unconfident":
+            return q.max(-1).values < self.leaf_loss.confidence
         return mask < 0.5
 
     def leaf_weights(self, mask: torch.Tensor, selected: torch.Tensor) -> torch.Tensor:
         """Per-sample weight of the ambiguous loss: ``1 - mask`` (a soft mask stays soft), 1
         everywhere (``all``), or the unconfident samples of :meth:`leaf_selection`."""
-        on = self.args.leaf_amb_on
+        on = self.leaf_loss.amb_on
         if on == "rejected":
             return (1.0 - mask).clamp(0, 1)
         return torch.ones_like(mask) if on == "all" else selected.float()
@@ -146,7 +135,7 @@ class LeafAlgorithm:
         when switched off), with the mask ratio, the positive-set size and the mean gate weight of
         each expert (``train/leaf_<level>_expert<k>``); other steps add nothing to ``log_dict``
         (no ``.item()``, no host-device sync) and drop the host's ``total_loss``, which lacks LEAF's terms."""
-        a = self.args
+        a = self.leaf_loss
         for need in ("w1", "w2", "s"):
             if need not in record.logits:
                 raise LeafWrapError(f"cannot wrap {self.leaf_host.__name__}: its train_step never passed the "
@@ -162,21 +151,21 @@ class LeafAlgorithm:
         rejected = self.leaf_selection(mask, q)
         zero = out_dict["loss"].new_zeros(())
         amb, n, where = zero, None, None
-        if a.leaf_category:
+        if a.category:
             if self.leaf_cfg.faithful:
                 ce = F.cross_entropy(s.float(), q.argmax(-1))
-                amb = faithful_ambiguous_loss(s, q, mask, ce, a.leaf_tau, a.leaf_max_pos, a.leaf_weight_lambda)
+                amb = faithful_ambiguous_loss(s, q, mask, ce, a.tau, a.max_pos, a.weight_lambda)
             else:
-                per, n, _ = ambiguous_loss(s, q, a.leaf_tau, a.leaf_max_pos, a.leaf_weight_lambda, a.leaf_min_pos)
+                per, n, _ = ambiguous_loss(s, q, a.tau, a.max_pos, a.weight_lambda, a.min_pos)
                 if isinstance(getattr(self, "step_capture", None), dict):  # for the pseudo-label diagnostics
                     self.step_capture["positive"] = positive_mask(q, n)
                 where = self.leaf_weights(mask, rejected)
                 amb = (per * where).mean()
         con = zero
-        if a.leaf_lambda_c > 0:
-            con = nt_xent(record.z["w1"], record.z["w2"], a.leaf_temperature, select=rejected)
+        if a.lambda_c > 0:
+            con = nt_xent(record.z["w1"], record.z["w2"], a.temperature, select=rejected)
         balance = torch.stack(record.balance).mean() if record.balance else zero
-        leaf_total = a.leaf_lambda_amb * amb + a.leaf_lambda_c * con + a.leaf_lambda_b * balance
+        leaf_total = a.lambda_amb * amb + a.lambda_c * con + a.lambda_b * balance
         out_dict["loss"] = out_dict["loss"] + leaf_total
         self._leaf_terms = {"leaf_amb_loss": amb.detach(), "leaf_con_loss": con.detach(),
                             "leaf_balance_loss": balance.detach()}
@@ -189,12 +178,12 @@ class LeafAlgorithm:
     @torch.no_grad()
     def log_leaf_terms(self, log_dict, loss, mask, q, s, n, where, record) -> None:
         """Fill ``log_dict`` with LEAF's statistics: one host-device transfer for all scalars."""
-        a = self.args
+        a = self.leaf_loss
         nan = mask.new_full((), float("nan"))
         pos_size = nan
-        if a.leaf_category:
+        if a.category:
             if self.leaf_cfg.faithful:
-                _, n, _ = ambiguous_loss(s.detach(), q, a.leaf_tau, a.leaf_max_pos, a.leaf_weight_lambda)
+                _, n, _ = ambiguous_loss(s.detach(), q, a.tau, a.max_pos, a.weight_lambda)
                 pos_size = n.float().mean()
             else:
                 sel = (where > 0).float()

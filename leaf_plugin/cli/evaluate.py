@@ -5,10 +5,10 @@ import argparse
 import json
 from typing import List
 
-from ..runs import evaluate_with_progress, load_algorithm
+from ..runs import evaluate_with_progress, load_algorithm, open_run
 
 
-def run_eval(argv: List[str]) -> int:
+def run(argv: List[str]) -> int:
     parser = argparse.ArgumentParser(prog="semilearn eval",
                                      description="Evaluate a checkpoint written by 'semilearn train' (EMA weights) "
                                                  "on its dataset's test split. Other flags override the run's.")
@@ -17,7 +17,7 @@ def run_eval(argv: List[str]) -> int:
     parser.add_argument("--weights", choices=("ema", "model"), default="ema",
                         help="the EMA weights (what training reports) or the trained model's own weights")
     known, rest = parser.parse_known_args(argv)
-    build = load_algorithm(known.load_path, rest)
+    build = load_algorithm(open_run(known.load_path, rest))
     if known.weights == "model":
         build.ema, build.ema_model = None, build.model
     metrics = evaluate_with_progress(build, "eval")

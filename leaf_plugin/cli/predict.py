@@ -93,7 +93,7 @@ def format_text(path: str, top: List[Tuple[str, float]]) -> str:
     return f"{path}: " + ", ".join(f"{name} ({p:.3f})" for name, p in top)
 
 
-def run_predict(argv: List[str]) -> int:
+def run(argv: List[str]) -> int:
     from tqdm.auto import tqdm
 
     opts = parser().parse_intermixed_args(argv)

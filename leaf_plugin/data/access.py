@@ -51,9 +51,9 @@ def build_splits(args, alg: str = "fixmatch", quiet: bool = True) -> dict:
                         f"datasets (semilearn list datasets)")
     args = copy.copy(args)
     args.include_lb_to_ulb = True  # then the unlabeled split holds every training image once
-    if not getattr(args, "num_labels", None) or getattr(args, "num_classes", None) in (None, 0):
+    if not args.num_labels or not args.num_classes:
         args.num_classes = spec.classes_for(args)
-        args.num_labels = max(int(getattr(args, "num_labels", 0) or 0), args.num_classes)
+        args.num_labels = max(int(args.num_labels or 0), args.num_classes)
     sink = io.StringIO()
     with contextlib.redirect_stderr(sink) if quiet else contextlib.nullcontext():
         return spec.build(args, alg)
@@ -114,7 +114,7 @@ def eval_transform_for(args) -> Callable:
 
     from . import get_dataset_spec
 
-    size = int(getattr(args, "img_size", None) or 32)
+    size = int(args.img_size or 32)
     spec = get_dataset_spec(args.dataset)
     hook = getattr(spec, "eval_transform", None) if spec is not None else None
     if callable(hook):
@@ -155,13 +155,13 @@ def class_names_for(args, num_classes: Optional[int] = None) -> list:
     registry's, the folders of an image tree, else '0'..'C-1'."""
     from . import DATASETS
 
-    n = int(num_classes or getattr(args, "num_classes", 0) or 0)
-    names = getattr(args, "class_names", None)
+    n = int(num_classes or args.num_classes or 0)
+    names = vars(args).get("class_names")  # the image folders' names, kept by the run (not a flag)
     if isinstance(names, str):
         names = [s for s in names.split(",") if s]
     if names and len(names) == n:
         return [str(s) for s in names]
-    spec = DATASETS.get(getattr(args, "dataset", None))
+    spec = DATASETS.get(args.dataset)
     if spec is not None and len(spec.class_names) == n:
         return [str(s) for s in spec.class_names]
     if spec is not None and not spec.num_classes:

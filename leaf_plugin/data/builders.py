@@ -44,9 +44,12 @@ def build_from_files(args, alg, dataset: str, train, test, class_names: Sequence
                      layout: str) -> dict:
     """dataset_dict from ``(paths, targets, sources)`` for train and test, after the image checks."""
     num_classes = len(class_names)
-    skip = bool(getattr(args, "skip_bad_images", False))
+    skip = bool(args.skip_bad_images)
     kept = []
     for (paths, targets, sources), part in ((train, "training"), (test, "test")):
+        if part == "training" and args.eval_only:  # not read: ssl_dataset_dict leaves them out
+            kept.append(([], np.zeros(0, dtype=np.int64)))
+            continue
         keep = check_images(paths, sources, skip, layout, args, what=f"{dataset} {part} images")
         kept.append(([paths[i] for i in keep], np.asarray(targets, dtype=np.int64)[keep]))
     (tr_x, tr_y), (te_x, te_y) = kept

@@ -12,7 +12,7 @@ from ..errors import UserError
 
 def data_dir_of(args, dataset: str, layout: str) -> str:
     """``--data_dir`` expanded; UserError quoting ``layout`` when it is not a directory."""
-    path = os.path.expanduser(str(getattr(args, "data_dir", "") or ""))
+    path = os.path.expanduser(str(args.data_dir or ""))
     if not os.path.isdir(path):
         state = "is not a directory" if os.path.exists(path) else "does not exist"
         raise UserError(f"--data_dir '{path}' {state} (dataset '{dataset}'); expected {layout}")

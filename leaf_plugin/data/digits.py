@@ -34,14 +34,14 @@ def load_digits_32(size: int = 32):
 
 def digits_recipe(args):
     """(weak, strong, eval) transforms of the digits at ``--img_size`` (32 by default)."""
-    return small_image_recipe(int(getattr(args, "img_size", None) or 32), mean=(0.5,) * 3, std=(0.5,) * 3)
+    return small_image_recipe(int(args.img_size or 32), mean=(0.5,) * 3, std=(0.5,) * 3)
 
 
 @register_dataset("digits", DIGIT_NAMES, img_size=32, needs_data_dir=False,
                   description="scikit-learn handwritten digits (embedded default, no download)",
                   eval_transform=lambda args: digits_recipe(args)[2])
 def build_digits(args, alg):
-    size = int(getattr(args, "img_size", None) or 32)
+    size = int(args.img_size or 32)
     tr_x, tr_y, te_x, te_y = load_digits_32(size)
     # no horizontal flip for digits would be kinder, but one recipe keeps the
     # default representative of the FER runs it stands in for

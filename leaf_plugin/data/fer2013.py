@@ -173,7 +173,7 @@ def read_fer2013_tree(data_dir: str):
 def build_fer2013(args, alg):
     """``--data_dir``: a .npz or .csv file, or a folder holding fer2013.csv, else train/ and
     test/ class folders, else one .npz (looked for in that order)."""
-    path = os.path.expanduser(str(getattr(args, "data_dir", "") or ""))
+    path = os.path.expanduser(str(args.data_dir or ""))
     if os.path.isfile(path) and path.lower().endswith(".npz"):
         return fer2013_from_arrays(args, alg, read_fer2013_npz(path))
     if os.path.isfile(path) and path.lower().endswith(".csv"):

@@ -76,13 +76,6 @@ class FerplusSplit:
         return FerplusSplit(self.images[mask], labels[mask].astype(np.int64), votes, int((~mask).sum()))
 
 
-def label_mode(args) -> str:
-    mode = str(getattr(args, "ferplus_label", None) or "plurality")
-    if mode not in FERPLUS_LABEL_MODES:
-        raise UserError(f"--ferplus_label is '{mode}'; expected one of {', '.join(FERPLUS_LABEL_MODES)}")
-    return mode
-
-
 # ---- the .npz -----------------------------------------------------------------------------
 def read_ferplus_npz(path: str, mode: str) -> Tuple[FerplusSplit, FerplusSplit]:
     """(train, val) of a FERPlus .npz under label rule ``mode``."""
@@ -215,10 +208,14 @@ def read_ferplus(data_dir: str, mode: str) -> Tuple[FerplusSplit, FerplusSplit]:
                               "fer2013.csv + fer2013new.csv; --ferplus_label plurality|majority)",
                   eval_transform=small_eval_transform)
 def build_ferplus(args, alg):
-    mode = label_mode(args)
-    train, test = read_ferplus(getattr(args, "data_dir", ""), mode)
+    mode = args.ferplus_label
+    if mode not in FERPLUS_LABEL_MODES:
+        raise UserError(f"--ferplus_label is '{mode}'; expected one of {', '.join(FERPLUS_LABEL_MODES)}")
+    train, test = read_ferplus(args.data_dir, mode)
     dropped, total = train.dropped + test.dropped, len(train.labels) + len(test.labels) + train.dropped + test.dropped
     if dropped:
         log_info(args, f"ferplus: {dropped} of {total} images dropped by the {mode} rule")
-    return build_from_arrays(args, alg, "ferplus", train.images, train.labels, test.images, test.labels,
-                             FERPLUS_NAMES, "small", 48)
+    dataset_dict = build_from_arrays(args, alg, "ferplus", train.images, train.labels, test.images, test.labels,
+                                     FERPLUS_NAMES, "small", 48)
+    dataset_dict["eval"].votes = test.votes  # [N, 10] per test face (None without votes): the ambiguity report
+    return dataset_dict

@@ -59,8 +59,8 @@ def num_classes_from(args) -> int:
     spec = get_dataset_spec(args.dataset)
     if spec is None or spec.num_classes:
         return spec.num_classes if spec is not None else int(args.num_classes or 0)
-    data_dir = os.path.expanduser(str(getattr(args, "data_dir", "") or ""))
-    if not os.path.isdir(os.path.join(data_dir, "train")) and getattr(args, "num_classes", None):
+    data_dir = os.path.expanduser(str(args.data_dir or ""))
+    if not os.path.isdir(os.path.join(data_dir, "train")) and args.num_classes:
         return int(args.num_classes)
     data_dir_of(args, args.dataset, IMAGEFOLDER_LAYOUT)
     return len(imagefolder_classes(data_dir))
@@ -72,7 +72,7 @@ def num_classes_from(args) -> int:
 def build_imagefolder(args, alg):
     data_dir = data_dir_of(args, "imagefolder", IMAGEFOLDER_LAYOUT)
     classes = imagefolder_classes(data_dir)
-    if getattr(args, "num_classes", None) not in (None, 0, len(classes)):
+    if args.num_classes not in (None, 0, len(classes)):
         raise UserError(f"--num_classes {args.num_classes} does not match the {len(classes)} class folders under "
                         f"'{os.path.join(data_dir, 'train')}' ({', '.join(classes)})")
     args.num_classes = len(classes)

@@ -124,8 +124,6 @@ def check_images(paths: Sequence[str], sources: Sequence[str], skip_bad: bool, l
     if bad:
         missing = sum(problems[i] == "missing" for i in bad)
         first = paths[bad[0]]
-        if args is not None:
-            args.skipped_images = int(getattr(args, "skipped_images", 0) or 0) + len(bad)
         log_info(args, f"--skip_bad_images: skipped {len(bad)} of {len(paths)} {what} ({missing} missing, "
                        f"{len(bad) - missing} unreadable; first: '{first}')")
     keep = np.ones(len(paths), dtype=bool)
@@ -177,7 +175,7 @@ class FileDataset(BasicDataset):
 
 def file_dataset_class(args):
     """:class:`FileDataset`'s constructor configured from ``--skip_bad_images`` and the run's logger."""
-    return partial(FileDataset, skip_bad=bool(getattr(args, "skip_bad_images", False)),
+    return partial(FileDataset, skip_bad=bool(args.skip_bad_images),
                    logger_name=run_logger_for(args).name)
 
 

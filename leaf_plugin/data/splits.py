@@ -53,15 +53,17 @@ def ssl_dataset_dict(args, alg: str, train_data, train_targets, test_data, test_
     subclass that knows how to read one item of ``train_data``.
     """
     weak, strong, evaluation = transforms
+    test = dataset_cls(alg, test_data, np.asarray(test_targets, dtype=np.int64), num_classes,
+                       evaluation, False, None, False)
+    if args.eval_only:  # a finished run evaluated: the training images are not split, nor needed
+        return {"train_lb": None, "train_ulb": None, "eval": test, "test": None}
     train_targets = np.asarray(train_targets, dtype=np.int64)
     lb_idx, ulb_idx = balanced_split(train_targets, args.num_labels, num_classes, args.seed,
-                                     class_names, bool(getattr(args, "include_lb_to_ulb", True)))
+                                     class_names, bool(args.include_lb_to_ulb))
     take = (lambda data, idx: data[idx]) if isinstance(train_data, np.ndarray) else \
         (lambda data, idx: [data[i] for i in idx])
     lb = dataset_cls(alg, take(train_data, lb_idx), train_targets[lb_idx], num_classes, weak,
                      False, None, False)
     ulb = dataset_cls(alg, take(train_data, ulb_idx), train_targets[ulb_idx], num_classes, weak,
                       True, strong, False)
-    test = dataset_cls(alg, test_data, np.asarray(test_targets, dtype=np.int64), num_classes,
-                       evaluation, False, None, False)
     return {"train_lb": lb, "train_ulb": ulb, "eval": test, "test": None}

@@ -40,6 +40,6 @@ RECIPES = {"released": released_recipe, "small": small_image_recipe}
 
 def recipe_transforms(args, default_recipe: str, default_size: int):
     """(weak, strong, eval) for ``args.aug_recipe`` (or the dataset's default) at ``args.img_size``."""
-    name = getattr(args, "aug_recipe", None) or default_recipe
-    size = getattr(args, "img_size", None) or default_size
+    name = args.aug_recipe or default_recipe
+    size = args.img_size or default_size
     return RECIPES[name](size)

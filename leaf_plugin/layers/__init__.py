@@ -1,5 +1,6 @@
-"""LEAF network layers: noisy top-k expert gating and the backbone wrapper."""
+"""LEAF network layers: noisy top-k expert gating, the backbone wrapper and LEAF's options."""
 from .gating import ExpertGating
-from .net import LeafConfig, LeafNet
+from .net import LeafNet
+from .options import LeafConfig, LeafLoss
 
-__all__ = ["ExpertGating", "LeafConfig", "LeafNet"]
+__all__ = ["ExpertGating", "LeafConfig", "LeafLoss", "LeafNet"]

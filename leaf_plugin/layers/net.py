@@ -10,7 +10,6 @@ With ``normalize=False`` the instance level gates ``f`` and its output reaches t
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
 from typing import Any, Dict, List, Optional
 
 import torch
@@ -18,112 +17,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .gating import ExpertGating
+from .options import LeafConfig
 
-__all__ = ["LeafConfig", "LeafNet", "backbone_feature_dim"]
-
-_PLACEMENTS = ("feat", "logits")
-_EXPERT_INITS = ("uniform", "zero", "rezero")
-
-
-@dataclass
-class LeafConfig:
-    """Options of the LEAF network hook.
-
-    Attributes:
-        num_experts: experts per level (K).
-        top_k: experts kept per sample, in ``1..num_experts``.
-        noisy_gating: Shazeer's learned gate noise in training.
-        balance_coef: weight of each level's load-balancing term.
-        semantic: build the semantic level (experts on the backbone feature).
-        instance: build the instance level.
-        instance_on: ``"feat"`` = on the normalised d-dim feature before the classifier (the
-            released code's placement); ``"logits"`` = on the C-dim logits after the classifier
-            (the paper figure's placement).
-        feature_scale: the unit-norm feature is multiplied by this before the classifier. A
-            unit-norm feature through a freshly initialised linear head gives logits of size
-            ~1/sqrt(d), i.e. near-uniform softmax and tiny gradients; a fixed scale (as in
-            cosine / NormFace classifiers) restores a usable logit range.
-        learn_scale: learn that scale (as a log, ``log_scale``), starting at ``feature_scale``.
-        normalize: ``True``: the classifier sees the unit-norm feature times the scale (a
-            cosine-like head); ``False``: it sees the gated feature at the backbone's own norm
-            (the host's head; the instance level then gates ``f``, and ``leaf_z`` stays unit-norm
-            for the two-view term); there is no scale then, so ``learn_scale`` is turned off.
-        expert_init: ``"uniform"``: the experts' layers start like ``nn.Linear``; ``"zero"``:
-            their second layers start at zero, so each level is the identity at the start and
-            a pretrained backbone's feature reaches the classifier unchanged; ``"rezero"``:
-            uniform experts behind a learned scalar gain per level that starts at 0 (ReZero).
-        faithful: reproduce the released code (shared expert, top-1 gate, log-sum-exp fusion,
-            no balance term, unscaled feature). Forces ``top_k = 1``, ``feature_scale = 1.0``,
-            ``learn_scale = False``, ``normalize = True`` and ``expert_init = "uniform"``.
-    """
-
-    num_experts: int = 8
-    top_k: int = 2
-    noisy_gating: bool = True
-    balance_coef: float = 0.01
-    semantic: bool = True
-    instance: bool = True
-    instance_on: str = "feat"
-    feature_scale: float = 16.0
-    learn_scale: bool = False
-    normalize: bool = True
-    expert_init: str = "uniform"
-    faithful: bool = False
-
-    @classmethod
-    def recorded_fields(cls, recorded: Dict[str, Any]) -> Dict[str, Any]:
-        """Every field of a configuration a checkpoint recorded (``asdict`` of an older version):
-        a field it predates gets its default, which is what runs did before the field existed
-        (e.g. a fixed head scale before ``learn_scale``); a field since removed is dropped."""
-        return {k: recorded.get(k, default) for k, default in asdict(cls()).items()}
-
-    def __post_init__(self) -> None:
-        # like torch / torchvision: TypeError for a value of the wrong type, ValueError for a
-        # value out of range; messages are one line and start with "leaf: <field>"
-        for name in ("num_experts", "top_k"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise TypeError(f"leaf: {name} must be an integer, got {value!r}")
-        for name in ("noisy_gating", "semantic", "instance", "learn_scale", "normalize", "faithful"):
-            if not isinstance(getattr(self, name), bool):
-                raise TypeError(f"leaf: {name} must be true or false, got {getattr(self, name)!r}")
-        for name in ("instance_on", "expert_init"):
-            if not isinstance(getattr(self, name), str):
-                raise TypeError(f"leaf: {name} must be a string, got {getattr(self, name)!r}")
-        for name in ("balance_coef", "feature_scale"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise TypeError(f"leaf: {name} must be a finite number, got {value!r}")
-        if self.num_experts < 1:
-            raise ValueError(f"leaf: num_experts must be >= 1, got {self.num_experts}")
-        if self.faithful:
-            self.top_k = 1
-            self.feature_scale = 1.0
-            self.learn_scale = False
-            self.normalize = True
-            self.expert_init = "uniform"
-        if not 1 <= self.top_k <= self.num_experts:
-            raise ValueError(
-                f"leaf: top_k must be in 1..num_experts ({self.num_experts}), got {self.top_k}"
-            )
-        if self.instance_on not in _PLACEMENTS:
-            raise ValueError(
-                f"leaf: instance_on must be one of {', '.join(_PLACEMENTS)}, got {self.instance_on!r}"
-            )
-        if self.expert_init not in _EXPERT_INITS:
-            raise ValueError(
-                f"leaf: expert_init must be one of {', '.join(_EXPERT_INITS)}, got {self.expert_init!r}"
-            )
-        for name in ("balance_coef", "feature_scale"):
-            if not math.isfinite(getattr(self, name)):
-                raise ValueError(f"leaf: {name} must be a finite number, got {getattr(self, name)!r}")
-        if self.balance_coef < 0:
-            raise ValueError(f"leaf: balance_coef must be >= 0, got {self.balance_coef}")
-        if self.feature_scale <= 0:
-            raise ValueError(f"leaf: feature_scale must be > 0, got {self.feature_scale}")
-        if not self.normalize:  # an unnormalised feature has no scale to learn
-            self.learn_scale = False
-
+__all__ = ["LeafNet", "backbone_feature_dim"]
 
 def _in_features(module: nn.Module) -> Optional[int]:
     if isinstance(module, nn.Linear):

@@ -5,6 +5,7 @@ import sys
 from argparse import Namespace
 
 from ..errors import UserError
+from .contract import NETS
 
 
 def base_builder(args: Namespace):
@@ -13,9 +14,7 @@ def base_builder(args: Namespace):
     import semilearn.nets as nets
     from semilearn.core.utils import get_net_builder
 
-    from . import NETS
-
-    if getattr(args, "net_from_name", False):
+    if args.net_from_name:
         import torchvision.models as tvm
         if not callable(getattr(tvm, args.net, None)):
             raise UserError(f"unknown torchvision net '{args.net}'")
@@ -31,9 +30,7 @@ def base_builder(args: Namespace):
 
 
 def is_plugin_net(args: Namespace) -> bool:
-    from . import NETS
-
-    return not getattr(args, "net_from_name", False) and (args.net in NETS or args.net.startswith("timm/"))
+    return not args.net_from_name and (args.net in NETS or args.net.startswith("timm/"))
 
 
 def net_builder_for(args: Namespace):
@@ -50,7 +47,7 @@ def net_builder_for(args: Namespace):
     builder = base_builder(args)
     if not is_plugin_net(args):
         return builder
-    strict = bool(getattr(args, "pretrain_strict", True))
+    strict = bool(args.pretrain_strict)
 
     def build(num_classes, pretrained=False, pretrained_path=None, **kwargs):
         model = builder(num_classes=num_classes, **kwargs)

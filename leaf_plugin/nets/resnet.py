@@ -12,9 +12,14 @@ import torch
 import torch.nn as nn
 from torchvision.models.resnet import BasicBlock, ResNet
 
+from .contract import SemilearnNet, register_net
 
-class ResNet18(ResNet):
+
+class ResNet18(SemilearnNet, ResNet):
     """ResNet-18; ``forward(x, only_fc, only_feat)`` -> ``{'logits', 'feat'}`` (feat: 512-d pooled)."""
+
+    STEM = r"^{prefix}(conv1|bn1)\."
+    BLOCKS, BLOCKS_FINE = r"^{prefix}layer(\d+)", r"^{prefix}layer(\d+)\.(\d+)"
 
     def __init__(self, num_classes: int):
         super().__init__(BasicBlock, [2, 2, 2, 2], num_classes=num_classes)
@@ -30,22 +35,8 @@ class ResNet18(ResNet):
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
         return torch.flatten(self.avgpool(x), 1)
 
-    def forward(self, x: torch.Tensor, only_fc: bool = False, only_feat: bool = False, **kwargs):
-        if only_fc:
-            return self.fc(x)
-        feat = self.extract(x)
-        if only_feat:
-            return feat
-        return {"logits": self.fc(feat), "feat": feat}
 
-    def group_matcher(self, coarse: bool = False, prefix: str = ""):
-        return dict(stem=r"^{}(conv1|bn1)\.".format(prefix),
-                    blocks=r"^{}layer(\d+)".format(prefix) if coarse else r"^{}layer(\d+)\.(\d+)".format(prefix))
-
-    def no_weight_decay(self):
-        return []
-
-
+@register_net("resnet18")
 def resnet18(num_classes: int, pretrained: bool = False, pretrained_path: str = None, **kwargs) -> ResNet18:
     """semilearn-style builder (``--net resnet18``).  ``semilearn train`` loads
     ``--pretrain_path`` through :func:`leaf_plugin.nets.builders.net_builder_for`;

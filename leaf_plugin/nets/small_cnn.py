@@ -12,6 +12,8 @@ from typing import Sequence
 import torch
 import torch.nn as nn
 
+from .contract import SemilearnNet, register_net
+
 
 def _stage(cin: int, cout: int) -> nn.Sequential:
     return nn.Sequential(
@@ -21,8 +23,10 @@ def _stage(cin: int, cout: int) -> nn.Sequential:
     )
 
 
-class SmallCNN(nn.Module):
+class SmallCNN(SemilearnNet):
     """Four-stage CNN; ``num_features`` is the pooled feature size."""
+
+    STEM, BLOCKS = r"^{prefix}stages\.0", r"^{prefix}stages\.(\d+)"
 
     def __init__(self, num_classes: int, widths: Sequence[int] = (16, 32, 64, 128), in_chans: int = 3):
         super().__init__()
@@ -38,22 +42,8 @@ class SmallCNN(nn.Module):
     def extract(self, x: torch.Tensor) -> torch.Tensor:
         return torch.flatten(self.pool(self.stages(x)), 1)
 
-    def forward(self, x: torch.Tensor, only_fc: bool = False, only_feat: bool = False, **kwargs):
-        if only_fc:
-            return self.classifier(x)
-        feat = self.extract(x)
-        if only_feat:
-            return feat
-        return {"logits": self.classifier(feat), "feat": feat}
 
-    def group_matcher(self, coarse: bool = False, prefix: str = ""):
-        return dict(stem=r"^{}stages\.0".format(prefix),
-                    blocks=r"^{}stages\.(\d+)".format(prefix))
-
-    def no_weight_decay(self):
-        return []
-
-
+@register_net("leaf_cnn4")
 def leaf_cnn4(num_classes: int, pretrained: bool = False, pretrained_path: str = None, **kwargs) -> SmallCNN:
     """semilearn-style builder of :class:`SmallCNN` (``--net leaf_cnn4``).
 

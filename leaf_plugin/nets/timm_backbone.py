@@ -15,6 +15,7 @@ import torch
 import torch.nn as nn
 
 from ..errors import UserError
+from .contract import SemilearnNet
 
 
 def _prefixed(pattern, prefix: str):
@@ -28,7 +29,7 @@ def _prefixed(pattern, prefix: str):
     return pattern
 
 
-class TimmNet(nn.Module):
+class TimmNet(SemilearnNet):
     """``model`` (a timm feature extractor) + ``classifier``."""
 
     def __init__(self, name: str, num_classes: int, img_size: int = None):
@@ -50,15 +51,9 @@ class TimmNet(nn.Module):
         self.num_features = int(self.model.num_features)
         self.classifier = nn.Linear(self.num_features, num_classes)
 
-    def forward(self, x: torch.Tensor, only_fc: bool = False, only_feat: bool = False, **kwargs):
-        if only_fc:
-            return self.classifier(x)
+    def extract(self, x: torch.Tensor) -> torch.Tensor:
         feat = self.model(x)
-        if feat.dim() > 2:  # a model whose pooled output keeps spatial dims
-            feat = torch.flatten(feat, 1)
-        if only_feat:
-            return feat
-        return {"logits": self.classifier(feat), "feat": feat}
+        return torch.flatten(feat, 1) if feat.dim() > 2 else feat  # a pooled output that keeps spatial dims
 
     def group_matcher(self, coarse: bool = False, prefix: str = ""):
         if hasattr(self.model, "group_matcher"):
@@ -76,20 +71,20 @@ class TimmNet(nn.Module):
         return []
 
 
-def timm_builder(name: str, args=None):
+def timm_builder(name: str, args):
     """A semilearn-style builder ``build(num_classes, pretrained=False, pretrained_path=None)``
     of :class:`TimmNet` for the timm model ``name``; checks the name now."""
     import timm
 
     if not timm.is_model(name):
         TimmNet(name, 1)  # raises the UserError with close matches
-    img_size = getattr(args, "img_size", None) if args is not None else None
+    img_size, strict = args.img_size, bool(args.pretrain_strict)
 
     def build(num_classes: int, pretrained: bool = False, pretrained_path: str = None, **kwargs) -> TimmNet:
         model = TimmNet(name, num_classes, img_size)
         if pretrained_path:
             from .pretrained import load_pretrained_backbone
-            load_pretrained_backbone(model, pretrained_path, bool(getattr(args, "pretrain_strict", True)))
+            load_pretrained_backbone(model, pretrained_path, strict)
         return model
 
     build.__name__ = f"timm/{name}"

@@ -21,11 +21,11 @@ def cpu_autocast():
 
 def accelerate(algorithm) -> None:
     """Apply the run's ``--channels_last``, ``--compile`` and (CPU) ``--amp`` to ``algorithm``."""
-    args = algorithm.args
-    if getattr(args, "channels_last", False):
+    opts = algorithm.runtime_opts
+    if opts.channels_last:
         for model in (algorithm.model, algorithm.ema_model):
             model.to(memory_format=torch.channels_last)
-    if getattr(args, "compile", False):
+    if opts.compile:
         algorithm.model.compile()
     if algorithm.device.type == "cpu" and algorithm.use_amp:
         # semilearn's GradScaler is CUDA-only; bf16 autocast needs no scaling on the CPU

@@ -10,6 +10,7 @@ import torch
 
 from ..checkpoint import atomic_save, read_checkpoint, set_rng_state
 from ..data import get_dataset_spec
+from ..flags import RuntimeOptions, complete_args
 from ..history import HistoryHook
 from ..progress import ProgressBarHook
 from . import checkpointing
@@ -26,10 +27,9 @@ class DeviceRuntime:
     """Mixin placed before an ``AlgorithmBase`` subclass; see :func:`with_runtime`."""
 
     def __init__(self, args, net_builder, tb_log=None, logger=None, **kwargs):
+        complete_args(args)  # a namespace from USB's own get_config lacks the plug-in's flags
+        self.runtime_opts = RuntimeOptions.of(args)
         self.device = resolve_device(args)
-        for key, default in (("skip_nonfinite", 0), ("device", "auto")):
-            if not hasattr(args, key):
-                setattr(args, key, default)
         self.nonfinite_skipped = 0
         self._pending_rng = None
         self._saved_ema_buffers = None
@@ -40,7 +40,7 @@ class DeviceRuntime:
             super().__init__(args, net_builder, tb_log, logger, **kwargs)
         self.epoch = self.start_epoch
         # semilearn decides "first process of a node" by rank % ngpus_per_node: 0 GPUs on a CPU
-        self.ngpus_per_node = max(1, int(getattr(args, "procs_per_node", None) or self.ngpus_per_node or 1))
+        self.ngpus_per_node = max(1, int(self.runtime_opts.procs_per_node or self.ngpus_per_node or 1))
         self.model.to(self.device)
         self.ema_model.to(self.device)
         accelerate(self)
@@ -53,9 +53,11 @@ class DeviceRuntime:
         if self.distributed and self.rank != 0:
             torch.distributed.barrier()
         dataset_dict = spec.build(self.args, self.algorithm)
-        self.args.ulb_dest_len = len(dataset_dict["train_ulb"]) if dataset_dict["train_ulb"] is not None else 0
-        self.args.lb_dest_len = len(dataset_dict["train_lb"])
-        self.print_fn(f"unlabeled data number: {self.args.ulb_dest_len}, labeled data number {self.args.lb_dest_len}")
+        if not self.runtime_opts.eval_only:  # an evaluated run keeps the sizes it trained with
+            self.args.ulb_dest_len = len(dataset_dict["train_ulb"]) if dataset_dict["train_ulb"] is not None else 0
+            self.args.lb_dest_len = len(dataset_dict["train_lb"])
+            self.print_fn(f"unlabeled data number: {self.args.ulb_dest_len}, labeled data number "
+                          f"{self.args.lb_dest_len}")
         if self.distributed and self.rank == 0:
             torch.distributed.barrier()
         return dataset_dict
@@ -63,6 +65,11 @@ class DeviceRuntime:
     def set_data_loader(self):
         if self.dataset_dict is None:
             return None
+        if self.runtime_opts.eval_only:
+            from semilearn.core.utils import get_data_loader
+
+            return {"eval": get_data_loader(self.args, self.dataset_dict["eval"], self.args.eval_batch_size,
+                                            data_sampler=None, num_workers=self.args.num_workers, drop_last=False)}
         return resumable_train_loaders(self, super().set_data_loader())
 
     def train_step_inputs(self) -> list:
@@ -72,7 +79,7 @@ class DeviceRuntime:
     def process_batch(self, input_args=None, **kwargs):
         names = input_args if input_args is not None else self.train_step_inputs()
         batch = {k: to_device(v, self.device) for k, v in kwargs.items() if k in names and v is not None}
-        return to_channels_last(batch) if getattr(self.args, "channels_last", False) else batch
+        return to_channels_last(batch) if self.runtime_opts.channels_last else batch
 
     # ---- hooks --------------------------------------------------------------------------
     def call_hook(self, fn_name, hook_name=None, *args, **kwargs):
@@ -90,21 +97,21 @@ class DeviceRuntime:
         replace_hook(self, "LoggingHook", ConsoleLoggingHook())
         replace_hook(self, "EvaluationHook", CadenceEvaluationHook())
         replace_hook(self, "CheckpointHook", CadenceCheckpointHook())
-        if getattr(self.args, "ema_debias", False):
+        opts = self.runtime_opts
+        if opts.ema_debias:
             replace_hook(self, "EMAHook", DebiasedEMAHook())
-        ema_bn = getattr(self.args, "ema_bn", "live")
-        if ema_bn == "ema" or getattr(self.args, "ema_bn_compare", False):
-            insert_hook_after(self, "EMAHook", "BufferEMAHook", BufferEMAHook(into_ema_model=ema_bn == "ema"))
+        if opts.ema_bn == "ema" or opts.ema_bn_compare:
+            insert_hook_after(self, "EMAHook", "BufferEMAHook", BufferEMAHook(into_ema_model=opts.ema_bn == "ema"))
         self.register_hook(PseudoLabelDiagnosticsHook(), "PseudoLabelDiagnosticsHook", "LOW")
         self.register_hook(HistoryHook(), "HistoryHook", "LOWEST")
-        if getattr(self.args, "progress", True):
+        if opts.progress:
             self.register_hook(ProgressBarHook(), "ProgressBarHook", "LOWEST")
 
     # ---- training loop ------------------------------------------------------------------
     def train(self):
         """semilearn's loop, resumable part-way through an epoch."""
-        if not getattr(self.args, "ema_debias", False):
-            warning = ema_start_warning(float(getattr(self.args, "ema_m", 0.0)), self.num_train_iter)
+        if not self.runtime_opts.ema_debias:
+            warning = ema_start_warning(float(self.args.ema_m), self.num_train_iter)
             if warning:
                 self.print_fn(warning)
         self.model.train()
@@ -155,10 +162,14 @@ class DeviceRuntime:
         checkpointing.check_compatible(self.model, checkpoint, load_path)
 
     def load_model(self, load_path):
-        """What ``AlgorithmBase.load_model`` restores, then host state (mask hooks' tensors,
-        algorithm attributes) put back generically on this device, then the runtime state.
-        Hosts' own ``load_model`` call ``.cuda()``, so this one replaces them."""
-        checkpoint = read_checkpoint(load_path)
+        """:meth:`restore` from the checkpoint file ``load_path``. Hosts' own ``load_model`` call
+        ``.cuda()``, so this one replaces them."""
+        return self.restore(read_checkpoint(load_path), load_path)
+
+    def restore(self, checkpoint: dict, load_path: str) -> dict:
+        """What ``AlgorithmBase.load_model`` restores from a checkpoint already read, then host
+        state (mask hooks' tensors, algorithm attributes) put back generically on this device,
+        then the runtime state."""
         self.check_checkpoint(checkpoint, load_path)
         checkpointing.restore_training_state(self, checkpoint)
         checkpointing.restore_host_state(self, checkpoint)

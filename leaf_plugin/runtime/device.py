@@ -7,15 +7,15 @@ from ..errors import UserError
 
 
 def resolve_device(args) -> torch.device:
-    """``args.device`` (cpu | cuda | auto, default auto) and ``args.gpu`` -> a torch device."""
-    want = str(getattr(args, "device", None) or "auto").lower()
+    """``args.device`` (cpu | cuda | auto) and ``args.gpu`` -> a torch device."""
+    want = str(args.device).lower()
     if want not in ("cpu", "cuda", "auto"):
         raise UserError(f"--device '{want}' is not valid; expected cpu, cuda or auto")
     if want == "cuda" and not torch.cuda.is_available():
         raise UserError("--device cuda was asked for but no CUDA device is available; expected --device cpu or auto")
     if want == "cpu" or (want == "auto" and not torch.cuda.is_available()):
         return torch.device("cpu")
-    gpu = getattr(args, "gpu", None)
+    gpu = args.gpu
     return torch.device("cuda", int(gpu) if gpu is not None else torch.cuda.current_device())
 
 

@@ -19,9 +19,6 @@ from torch.utils.data import DataLoader, RandomSampler
 from ..checkpoint import rng_state, set_rng_state
 from .device import unwrap
 
-EMA_BN_MODES = ("live", "ema", "recompute")
-
-
 def bn_layers(model: nn.Module) -> List[nn.modules.batchnorm._BatchNorm]:
     return [m for m in unwrap(model).modules()
             if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]

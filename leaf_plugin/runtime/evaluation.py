@@ -10,7 +10,8 @@ import torch
 import torch.nn.functional as F
 
 from .device import to_device
-from .ema_bn import EMA_BN_MODES, bn_statistics, recompute_bn_statistics
+from ..flags import EMA_BN_MODES
+from .ema_bn import bn_statistics, recompute_bn_statistics
 
 
 def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> Dict[str, float]:
@@ -56,7 +57,7 @@ def predict_loader(model: torch.nn.Module, loader, device: torch.device, out_key
 def _set_statistics(algorithm, model, mode: str) -> bool:
     """Give the evaluated ``model`` the BN statistics of ``mode``; False when unavailable."""
     if mode == "recompute":
-        recompute_bn_statistics(algorithm, model, int(getattr(algorithm.args, "ema_bn_batches", 20)))
+        recompute_bn_statistics(algorithm, model, algorithm.runtime_opts.ema_bn_batches)
         return True
     source = bn_statistics(algorithm.model) if mode == "live" else \
         getattr(getattr(algorithm, "ema_buffers", None), "shadow", None)
@@ -94,24 +95,24 @@ def evaluate_algorithm(algorithm, eval_dest: str = "eval", out_key: str = "logit
 
     The EMA model is semilearn's ``ema_model``: the EMA weights with the BN statistics
     ``--ema_bn`` chooses (``recompute``: re-estimated here, first).  Also keeps
-    ``algorithm.eval_details[eval_dest]``: labels, predictions, the confusion matrix
+    ``algorithm.eval_details[eval_dest]``: labels, predictions, logits, the confusion matrix
     and, for LEAF models, the gate weights."""
     model = algorithm.ema_model
     was_training = model.training
-    args = algorithm.args
+    opts = algorithm.runtime_opts
     extra = {}
     try:
-        if algorithm.ema is not None and getattr(args, "ema_bn", "live") == "recompute":
-            recompute_bn_statistics(algorithm, model, int(getattr(args, "ema_bn_batches", 20)))
+        if algorithm.ema is not None and opts.ema_bn == "recompute":
+            recompute_bn_statistics(algorithm, model, opts.ema_bn_batches)
         model.eval()
         pred = predict_loader(model, algorithm.loader_dict[eval_dest], algorithm.device, out_key)
-        if algorithm.ema is not None and getattr(args, "ema_bn_compare", False):
+        if algorithm.ema is not None and opts.ema_bn_compare:
             extra = compare_bn_modes(algorithm, model, eval_dest, out_key)
     finally:
         model.train(was_training)
     metrics = classification_metrics(pred["y_true"], pred["y_pred"], algorithm.num_classes)
     algorithm.eval_details = getattr(algorithm, "eval_details", {})
-    algorithm.eval_details[eval_dest] = {"y_true": pred["y_true"], "y_pred": pred["y_pred"],
+    algorithm.eval_details[eval_dest] = {"y_true": pred["y_true"], "y_pred": pred["y_pred"], "logits": pred["logits"],
                                          "confusion": metrics.pop("confusion"), "gates": pred["gates"]}
     result = {eval_dest + "/loss": pred["loss_sum"] / max(len(pred["y_true"]), 1)}
     result.update({f"{eval_dest}/{k}": v for k, v in metrics.items()})

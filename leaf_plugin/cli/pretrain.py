@@ -72,7 +72,7 @@ def parse_pretrain_args(argv: List[str]):
     return args
 
 
-def run_pretrain(argv: List[str]) -> int:
+def run(argv: List[str]) -> int:
     from ..pretrain import CHECKPOINT_FILE, pretrain
     from ..logs import close_logger, run_logger
 

@@ -34,7 +34,7 @@ def parser() -> OneLineParser:
     return p
 
 
-def run_export(argv: List[str]) -> int:
+def run(argv: List[str]) -> int:
     opts = parser().parse_args(argv)
     out = opts.out or os.path.splitext(opts.load_path)[0] + SUFFIX[opts.format]
     if os.path.isdir(out):

@@ -12,7 +12,7 @@ from typing import List
 from ..flags import optional_bool
 
 
-def run_report(argv: List[str]) -> int:
+def run(argv: List[str]) -> int:
     from ..report import write_report_for_run
     from ..flags import OneLineParser
 
