@@ -32,6 +32,7 @@ from typing import Dict, List, Optional, Tuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import compare  # noqa: E402
+import grid_tables  # noqa: E402
 
 # name -> (flags, what it asks)
 VARIANTS: Dict[str, tuple] = {
@@ -161,7 +162,7 @@ def variant_cells(opts, name: str) -> Tuple[List[dict], int]:
     """Variant ``name``'s ``leaf_<host>`` cells at the study's iterations and seeds whose settings
     key is the variant's, and how many others its CSV holds there (other protocol flags)."""
     leaf, its, key = f"leaf_{opts.host}", iterations(opts), settings(opts, name)
-    cells = [r for r in compare.read_rows(Path(opts.results_dir) / f"{csv_name(opts, name)}.csv")
+    cells = [r for r in grid_tables.read_rows(Path(opts.results_dir) / f"{csv_name(opts, name)}.csv")
              if r["algorithm"] == leaf and int(r["iterations"]) == its and int(r["seed"]) in opts.seeds]
     rows = [r for r in cells if r["settings"] == key]
     return rows, len(cells) - len(rows)
@@ -175,9 +176,9 @@ def headline_rows(opts) -> Tuple[List[dict], Dict[str, str]]:
     (``""``: the headline grid; ``leaf_<host>``: the study grid that replaced its rows)."""
     grids = {"": csv_name(opts, "default")}
     keys = {settings(opts, "default", alg) for alg in compare.DEFAULT_GRID}
-    rows = [r for r in compare.read_rows(Path(opts.results_dir) / f"{grids['']}.csv")
+    rows = [r for r in grid_tables.read_rows(Path(opts.results_dir) / f"{grids['']}.csv")
             if r["settings"] in keys and int(r["seed"]) in opts.seeds]
-    for host in compare.HOSTS if opts.protocol in BEFORE_LEARNED_SCALE else ():
+    for host in grid_tables.HOSTS if opts.protocol in BEFORE_LEARNED_SCALE else ():
         variant = shipped(host)
         if variant != "default":
             study = argparse.Namespace(**{**vars(opts), "host": host})
@@ -192,10 +193,10 @@ def headline(opts) -> str:
     rows, grids = headline_rows(opts)
     curves = {}
     for name in grids.values():
-        curves.update(compare.read_curves(Path(opts.results_dir) / f"{name}_curves.jsonl"))
+        curves.update(grid_tables.read_curves(Path(opts.results_dir) / f"{name}_curves.jsonl"))
     sources = "; ".join(f"{alg}: {name}.csv" if alg else f"{name}.csv" for alg, name in grids.items())
-    fall = compare.late_fall_table(rows, curves, compare.DEFAULT_GRID)
-    return "\n\n".join([compare.summarise(rows, compare.DEFAULT_GRID), f"(rows from {sources})",
+    fall = grid_tables.late_fall_table(rows, curves, compare.DEFAULT_GRID)
+    return "\n\n".join([grid_tables.summarise(rows, compare.DEFAULT_GRID), f"(rows from {sources})",
                          *([fall] if fall else [])])
 
 
@@ -203,7 +204,7 @@ def table(opts) -> str:
     results = Path(opts.results_dir)
     its = iterations(opts)
     base_key = settings(opts, "default", opts.host)
-    base = {int(r["seed"]): r for r in compare.read_rows(results / f"{csv_name(opts, 'default')}.csv")
+    base = {int(r["seed"]): r for r in grid_tables.read_rows(results / f"{csv_name(opts, 'default')}.csv")
             if r["algorithm"] == opts.host and int(r["iterations"]) == its and r["settings"] == base_key}
     found, other = {}, 0
     for name in opts.variants:
@@ -212,7 +213,7 @@ def table(opts) -> str:
         if rows:
             found[name] = rows
     every = [r for rows in found.values() for r in rows] + list(base.values())
-    tail = bool(every) and all(compare.has_tail(r) for r in every)
+    tail = bool(every) and all(grid_tables.has_tail(r) for r in every)
     score, balanced = ("top1_tail", "balanced_tail") if tail else ("top1", "balanced_acc")
     what = "tail " if tail else ""
     lines = [f"| variant | flags | seeds | {what}top-1 (%) | {what}balanced (%) | vs {opts.host}, per seed (points) "
@@ -225,7 +226,7 @@ def table(opts) -> str:
     for name, rows in found.items():
         rows = sorted(rows, key=lambda r: int(r["seed"]))
         diffs = [100 * (float(r[score]) - float(base[int(r["seed"])][score])) for r in rows if int(r["seed"]) in base]
-        low, high = compare.t_interval(diffs)
+        low, high = grid_tables.t_interval(diffs)
         flags = " ".join(VARIANTS[name][0]) or "(none)"
         lines.append(f"| {name} | `{flags}` | {','.join(r['seed'] for r in rows)} | "
                      f"{mean([float(r[score]) for r in rows])} | {mean([float(r[balanced]) for r in rows])} | "
@@ -255,14 +256,14 @@ def levels_table(opts) -> str:
             pairs[name] = sorted(rows, key=lambda r: int(r["seed"]))
     if not pairs:
         return ""
-    tail = all(compare.has_tail(r) for rows in pairs.values() for r in rows) and \
-        all(compare.has_tail(full[int(r["seed"])]) for rows in pairs.values() for r in rows)
+    tail = all(grid_tables.has_tail(r) for rows in pairs.values() for r in rows) and \
+        all(grid_tables.has_tail(full[int(r["seed"])]) for rows in pairs.values() for r in rows)
     score = "top1_tail" if tail else "top1"
     lines = [f"| what it buys | the variant without it | seeds | {everything} - variant, per seed "
              f"({'tail ' if tail else ''}top-1 points) | mean | 90 % interval |", "|---|---|---|---|---|---|"]
     for name, rows in pairs.items():
         gains = [100 * (float(full[int(r["seed"])][score]) - float(r[score])) for r in rows]
-        low, high = compare.t_interval(gains)
+        low, high = grid_tables.t_interval(gains)
         lines.append(f"| {LEVEL_NAMES[name.removeprefix('ls_')]} | {name} | {','.join(r['seed'] for r in rows)} | "
                      f"{' / '.join(f'{g:+.2f}' for g in gains)} | {statistics.mean(gains):+.2f} | "
                      f"{'-' if low != low else f'[{low:+.2f}, {high:+.2f}]'} |")
@@ -271,7 +272,7 @@ def levels_table(opts) -> str:
 
 def main(argv: Optional[List[str]] = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--host", choices=compare.HOSTS, default="fixmatch", help="variants of leaf_<host>")
+    p.add_argument("--host", choices=grid_tables.HOSTS, default="fixmatch", help="variants of leaf_<host>")
     p.add_argument("--protocol", choices=sorted(ITERATIONS), default="fer2013")
     p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     p.add_argument("--seeds", nargs="+", type=int, default=[0])
@@ -299,7 +300,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 0
     studies = [opts]
     if opts.ablation:
-        studies = [argparse.Namespace(**{**vars(opts), "host": host, "variants": ablation(host)}) for host in compare.HOSTS]
+        studies = [argparse.Namespace(**{**vars(opts), "host": host, "variants": ablation(host)}) for host in grid_tables.HOSTS]
     failed = 0
     if not opts.table_only:
         for study in studies:

@@ -36,16 +36,30 @@ def __getattr__(name: str):
     return getattr(importlib.import_module(f".{_PUBLIC[name]}", __name__), name)
 
 
-class _RegisterAfterSemilearn(importlib.abc.MetaPathFinder):
-    """Finds nothing itself: when ``semilearn`` is first imported, it lets the real loader run,
-    then calls :func:`register`, so that semilearn's registries hold the plug-in's names as
-    soon as semilearn exists."""
+def _plugin_module_initializing() -> bool:
+    """Whether a module of the plug-in is part-way through its own import (registering now would
+    import it again, half-made)."""
+    return any(getattr(getattr(module, "__spec__", None), "_initializing", False)
+               for name, module in list(sys.modules.items()) if name.startswith("leaf_plugin."))
+
+
+class _RegisterWithSemilearn(importlib.abc.MetaPathFinder):
+    """Finds nothing itself.  When ``semilearn`` is first imported it lets the real loader run,
+    then calls :func:`register`, so semilearn's registries hold the plug-in's names as soon as
+    semilearn exists; when a plug-in module's own import brought semilearn in, it registers at
+    the next import after that module is done."""
+
+    pending = False
 
     def find_spec(self, fullname, path=None, target=None):
+        if self.pending:
+            if not _plugin_module_initializing():
+                self.register_now()
+            return None
         if fullname != "semilearn":
             return None
-        sys.meta_path.remove(self)
-        spec = importlib.util.find_spec(fullname)
+        spec = next((s for s in (f.find_spec(fullname, path, target) for f in sys.meta_path
+                                 if f is not self and hasattr(f, "find_spec")) if s is not None), None)
         if spec is None or spec.loader is None:
             return spec
         exec_module = spec.loader.exec_module
@@ -54,13 +68,21 @@ class _RegisterAfterSemilearn(importlib.abc.MetaPathFinder):
             with warnings.catch_warnings():  # semilearn imports timm.models.layers, deprecated in timm 1.x
                 warnings.simplefilter("ignore", FutureWarning)
                 exec_module(module)
-            register()
+            if _plugin_module_initializing():
+                self.pending = True
+            else:
+                self.register_now()
 
         spec.loader.exec_module = exec_then_register
         return spec
 
+    def register_now(self) -> None:
+        sys.meta_path.remove(self)
+        self.pending = False
+        register()
+
 
 if "semilearn" in sys.modules:
     register()
-elif not any(isinstance(finder, _RegisterAfterSemilearn) for finder in sys.meta_path):
-    sys.meta_path.insert(0, _RegisterAfterSemilearn())
+elif not any(isinstance(finder, _RegisterWithSemilearn) for finder in sys.meta_path):
+    sys.meta_path.insert(0, _RegisterWithSemilearn())

@@ -130,14 +130,15 @@ def recorded_leaf_flags(checkpoint: dict) -> dict:
 
 
 # ---- the whole algorithm (eval, report) ----------------------------------------------------
-def load_algorithm(run: SavedRun):
+def load_algorithm(run: SavedRun, training_data: bool = False):
     """The algorithm of ``run``, its weights loaded, ready to evaluate. Only the evaluation split
-    is built (no labeled/unlabeled split, no training loaders), unless ``--ema_bn recompute``
-    needs training batches to re-estimate the EMA model's statistics."""
+    is built (no labeled/unlabeled split, no training loaders), unless ``training_data`` is
+    asked for or ``--ema_bn recompute`` needs training batches to re-estimate the EMA model's
+    statistics."""
     from .arguments import build_algorithm
     from .logs import run_logger
 
-    run.args.eval_only = run.args.ema_bn != "recompute"
+    run.args.eval_only = not training_data and run.args.ema_bn != "recompute"
     algorithm = build_algorithm(run.args, run_logger("eval", None, "WARNING"))
     algorithm.restore(run.checkpoint, run.path)
     return algorithm

@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "leaf_plugin"
 LAYERS = [
     ["errors", "flags", "logs", "checkpoint"],
     ["layers", "losses", "nets", "data"],
-    ["history", "progress", "plots", "ambiguity"],
+    ["history", "plots", "ambiguity"],
     ["runtime"],
     ["algorithms"],
     ["arguments", "pretrain"],
@@ -127,3 +127,15 @@ def test_the_cycle_finder_finds_one():
 @pytest.mark.parametrize("path", sorted(PACKAGE.rglob("*.py")), ids=lambda p: module_name(p))
 def test_no_module_is_over_about_300_lines(path):
     assert len(path.read_text().splitlines()) <= 320, f"{module_name(path)} is over about 300 lines"
+
+
+def test_the_architecture_doc_lists_the_layers_in_this_order():
+    """docs/architecture.md's table shows LAYERS, bottom to top: row i names the modules of layer i."""
+    import re
+
+    doc = (PACKAGE.parent / "docs" / "architecture.md").read_text()
+    rows = [line for line in doc.splitlines() if line.startswith("| ") and not line.startswith("| layer")]
+    assert len(rows) == len(LAYERS) + 1, "one row per layer, then the package"
+    for names, row in zip(LAYERS, rows):
+        named = [t.rstrip("/") for t in re.findall(r"`([\w/]+)`", row) if t.rstrip("/") in LAYER_OF]
+        assert sorted(set(named)) == sorted(names), (row[:60], names)

@@ -1,5 +1,9 @@
-"""LEAF algorithms, registered in semilearn's own registry on import (``@register_algorithm``)."""
-from typing import Dict
+"""LEAF algorithms, registered in semilearn's own registry on import (``@register_algorithm``),
+and the network an algorithm trains, built without its datasets (for ``predict`` and ``export``)."""
+from argparse import Namespace
+from typing import Dict, Optional
+
+import torch.nn as nn
 
 from semilearn.algorithms.fixmatch import FixMatch
 from semilearn.algorithms.flexmatch import FlexMatch
@@ -7,10 +11,11 @@ from semilearn.algorithms.freematch import FreeMatch
 from semilearn.core.utils import ALGORITHMS
 
 from ..errors import UserError
+from ..layers import LeafConfig
+from ..nets.builders import net_builder_for
 from ..runtime import with_runtime
 from .adacm import AdaCM
-from .networks import is_leaf_algorithm, network_for
-from .leaf_args import LEAF_ARGUMENTS, LeafWrapError
+from .leaf_args import LEAF_ARGUMENTS, LeafWrapError, complete_algorithm_args, leaf_net, leaf_options
 from .wrap import LeafAlgorithm, wrap
 
 # FlexMatch and FreeMatch learn the head's scale: at the fixed 16 every wrapped model ends more
@@ -48,6 +53,24 @@ def algorithm_class(name: str) -> type:
     if name not in ALGORITHMS:
         raise UserError(f"unknown algorithm '{name}'; expected one of: {', '.join(sorted(ALGORITHMS.keys()))}")
     return with_runtime(ALGORITHMS[name])
+
+
+def is_leaf_algorithm(name: str) -> bool:
+    cls = ALGORITHMS[name] if name in ALGORITHMS else None
+    return isinstance(cls, type) and issubclass(cls, LeafAlgorithm)
+
+
+def network_for(args: Namespace, leaf_cfg: Optional[LeafConfig] = None) -> nn.Module:
+    """What ``algorithm_class(args.algorithm)``'s ``set_model`` builds: the net builder's
+    backbone for ``args.num_classes``, inside :class:`~leaf_plugin.layers.LeafNet` for a LEAF algorithm (with
+    ``leaf_cfg``, or the configuration its ``--leaf_*`` flags give)."""
+    backbone = net_builder_for(args)(num_classes=args.num_classes)
+    if leaf_cfg is None and not is_leaf_algorithm(args.algorithm):
+        return backbone
+    if leaf_cfg is None:
+        complete_algorithm_args(args, ALGORITHMS[args.algorithm].get_argument())
+        leaf_cfg = leaf_options(LeafConfig, args)
+    return leaf_net(backbone, args.num_classes, leaf_cfg)
 
 
 __all__ = ["is_leaf_algorithm", "network_for", "wrap", "LeafAlgorithm", "LeafWrapError", "LEAF_ARGUMENTS", "LEAF_ALGORITHMS", "AdaCM",

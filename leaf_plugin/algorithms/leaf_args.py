@@ -54,3 +54,4 @@ def leaf_net(backbone, num_classes: int, config: LeafConfig) -> LeafNet:
 def complete_algorithm_args(args, arguments) -> None:
     """Give ``args`` every flag of the algorithm's ``get_argument()`` it lacks (args built by USB's own get_config)."""
     complete_args(args, {a.name.lstrip("-").replace("-", "_"): a.default for a in arguments})
+

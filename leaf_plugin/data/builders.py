@@ -19,8 +19,7 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import UserError
-from .arrays import ArrayDataset
-from .images import check_images, file_dataset_class, log_info
+from .images import ArrayDataset, check_images, file_dataset_class, log_info
 from .splits import ssl_dataset_dict
 from .transforms import recipe_transforms
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from .arrays import ArrayDataset
+from .images import ArrayDataset
 from .registry import register_dataset
 from .splits import ssl_dataset_dict
 from .transforms import small_image_recipe

@@ -1,4 +1,6 @@
-"""Image files read lazily, and the cheap checks made on them before training.
+"""semilearn datasets of images: in-memory arrays, or files read lazily and checked cheaply first.
+
+:class:`ArrayDataset` holds uint8 arrays (FER2013, FERPlus, the digits).
 
 RAF-DB, AffectNet and image-folder trees are too big to hold in memory, so
 :class:`FileDataset` keeps paths and decodes one image per ``__sample__``.
@@ -36,6 +38,25 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".
 SKIP_HINT = "pass --skip_bad_images true to skip such images"
 # how many following images a --skip_bad_images dataset tries in place of one it cannot decode
 MAX_SUBSTITUTES = 32
+
+
+# ---- in-memory arrays -----------------------------------------------------------------------
+def to_rgb(img: np.ndarray) -> np.ndarray:
+    """[H, W] or [H, W, 1] grey, or [H, W, 3] colour -> [H, W, 3] uint8."""
+    if img.ndim == 2:
+        img = img[:, :, None]
+    if img.shape[2] == 1:
+        img = np.repeat(img, 3, axis=2)
+    return np.ascontiguousarray(img, dtype=np.uint8)
+
+
+class ArrayDataset(BasicDataset):
+    """``BasicDataset`` over a uint8 array of grey or colour images; grey becomes 3-channel."""
+
+    def __sample__(self, idx):
+        img, target = super().__sample__(idx)
+        return to_rgb(img), target
+
 
 
 def one_line(text: str) -> str:

@@ -12,14 +12,13 @@ from ..checkpoint import atomic_save, read_checkpoint, set_rng_state
 from ..data import get_dataset_spec
 from ..flags import RuntimeOptions, complete_args
 from ..history import HistoryHook
-from ..progress import ProgressBarHook
 from . import checkpointing
-from .acceleration import accelerate, to_channels_last
-from .device import resolve_device, to_device
+from .device import accelerate, resolve_device, to_channels_last, to_device
 from .diagnostics import PseudoLabelDiagnosticsHook
 from .evaluation import evaluate_algorithm
 from .hooks import (BufferEMAHook, CadenceCheckpointHook, CadenceEvaluationHook, ConsoleLoggingHook, DebiasedEMAHook,
-                    DeviceParamUpdateHook, WallClockTimerHook, ema_start_warning, insert_hook_after, replace_hook)
+                    DeviceParamUpdateHook, ProgressBarHook, WallClockTimerHook, ema_start_warning, insert_hook_after,
+                    replace_hook)
 from .loaders import resumable_train_loaders, start_epoch_at
 
 

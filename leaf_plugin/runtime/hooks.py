@@ -1,15 +1,17 @@
-"""semilearn hooks without CUDA calls, and the bias-corrected EMA.
+"""semilearn hooks without CUDA calls, the bias-corrected EMA, and the progress bar.
 
 semilearn 0.3.2's ``TimerHook`` uses ``torch.cuda.Event`` and its ``ParamUpdateHook``
 calls ``torch.cuda.synchronize``; :func:`replace_hook` swaps them for these."""
 from __future__ import annotations
 
+import sys
 import time
 from typing import Optional
 
 import numpy as np
 import torch
 from semilearn.core.hooks import CheckpointHook, EMAHook, EvaluationHook, Hook, LoggingHook, ParamUpdateHook
+from tqdm.auto import tqdm
 
 from ..errors import TrainingError
 from ..history import MASK_KEYS, is_eval_iteration
@@ -192,3 +194,30 @@ class CadenceCheckpointHook(CheckpointHook):
 
     def every_n_iters(self, algorithm, n):
         return is_eval_iteration(algorithm)
+
+
+# ---- the progress bar ---------------------------------------------------------------------
+SHOWN = ("sup_loss", "unsup_loss", "leaf_amb_loss", "leaf_con_loss", "total_loss", "util_ratio")
+
+
+class ProgressBarHook(Hook):
+    """tqdm bar over the training iterations (rank 0 only)."""
+
+    def before_run(self, algorithm):
+        self.bar = None
+        if algorithm.distributed and algorithm.rank != 0:
+            return
+        self.bar = tqdm(total=algorithm.num_train_iter, initial=algorithm.it, desc=algorithm.args.algorithm,
+                        unit="it", dynamic_ncols=True, file=sys.stderr, mininterval=1.0)
+
+    def after_train_step(self, algorithm):
+        if self.bar is None:
+            return
+        shown = {k.split("/")[-1]: v for k, v in algorithm.log_dict.items() if k.split("/")[-1] in SHOWN}
+        self.bar.set_postfix({k: f"{v:.3f}" for k, v in shown.items()}, refresh=False)
+        self.bar.update(1)
+
+    def after_run(self, algorithm):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None

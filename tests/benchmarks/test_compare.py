@@ -11,6 +11,9 @@ import pytest
 from conftest import REPO, load_benchmark
 
 
+grid_tables = load_benchmark("grid_tables")
+
+
 def load_compare():
     return load_benchmark("compare")
 
@@ -39,10 +42,10 @@ def test_compare_grid_csv_table_and_resume(tmp_path, capsys):
     for png in ("ci_bars.png", "ci_curves.png"):
         assert (tmp_path / "results" / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # each cell's curve is kept beside the CSV, with the settings of its row, and printed
-    curves = compare.read_curves(tmp_path / "results" / "ci_curves.jsonl")
-    assert sorted(curves) == sorted(compare.cell_key(r) for r in rows)
+    curves = grid_tables.read_curves(tmp_path / "results" / "ci_curves.jsonl")
+    assert sorted(curves) == sorted(grid_tables.cell_key(r) for r in rows)
     for r in rows:
-        c = curves[compare.cell_key(r)]
+        c = curves[grid_tables.cell_key(r)]
         assert [it for it, _ in c["eval"]] == [2, 4] and c["eval"][-1][1] == pytest.approx(float(r["top1"]), abs=1e-6)
         assert 0 <= c["mask_ratio"] <= 1
         assert f"| {r['algorithm']} | 0 | {100 * c['eval'][0][1]:.1f} / {100 * float(r['top1']):.1f} |" in out
@@ -61,7 +64,7 @@ def test_summary_statistics_by_hand():
     rows = [{"algorithm": a, "seed": s, "top1": t, "balanced_acc": b, "wall_time_s": "10"}
             for a, s, t, b in [("fixmatch", 0, "0.40", "0.30"), ("fixmatch", 1, "0.42", "0.32"),
                                ("leaf_fixmatch", 0, "0.43", "0.33"), ("leaf_fixmatch", 1, "0.43", "0.35")]]
-    table = compare.summarise(rows, ["fixmatch", "leaf_fixmatch"])
+    table = grid_tables.summarise(rows, ["fixmatch", "leaf_fixmatch"])
     std = 100 * statistics.stdev([0.40, 0.42])
     assert f"| fixmatch | 0,1 | 41.00 +- {std:.2f} | 31.00 +- {std:.2f} | 10 |" in table
     assert "| leaf_fixmatch - fixmatch | 0: +3.00, 1: +1.00 | +2.00 | +1.00 |" in table
@@ -85,8 +88,8 @@ def test_run_summary_and_curves_table_by_hand(tmp_path):
     path, curves = tmp_path / "c.jsonl", {}
     compare.keep_curve(path, row, curves)
     compare.keep_curve(path, row, curves)  # already kept: not written twice
-    assert len(path.read_text().splitlines()) == 1 and compare.read_curves(path) == curves
-    table = compare.curves_table([row], curves, ["fixmatch", "leaf_fixmatch"])
+    assert len(path.read_text().splitlines()) == 1 and grid_tables.read_curves(path) == curves
+    table = grid_tables.curves_table([row], curves, ["fixmatch", "leaf_fixmatch"])
     assert "| algorithm | seed | top-1 (%) at 500 / 1000 | mask ratio, last 500 it | positive-set size |" in table
     assert "| leaf_fixmatch | 2 | 25.0 / 37.5 | 0.50 | 1.50 |" in table
 
@@ -271,11 +274,11 @@ def test_late_fall_table_reads_each_curve_against_its_tail():
     curves = {("fixmatch", 0, "k"): {"eval": [[500, 0.30], [1000, 0.42], [1500, 0.38]]},
               ("fixmatch", 1, "k"): {"eval": [[500, 0.35], [1000, 0.39], [1500, 0.41]]},
               ("supervised", 0, "k"): {"eval": [[500, 0.30]]}}
-    table = compare.late_fall_table(rows, curves, ["fixmatch", "supervised"])
+    table = grid_tables.late_fall_table(rows, curves, ["fixmatch", "supervised"])
     # seed 0: highest 42 at 1000, 42 - 38 = 4; seed 1: highest 41 at 1500, 41 - 40 = 1
     assert "| fixmatch | 2 | 41.50 | 1250 | 2.50 | 4.00 / 1.00 |" in table
     assert "supervised" not in table
-    assert compare.late_fall_table(rows, {}, ["fixmatch"]) == ""
+    assert grid_tables.late_fall_table(rows, {}, ["fixmatch"]) == ""
 
 
 def test_settings_key_does_not_depend_on_where_the_checkout_is():
@@ -296,7 +299,7 @@ def test_tail_headline_and_paired_interval_by_hand():
                      "top1_tail": str(host), "balanced_tail": "0.20", "wall_time_s": "10"})
         rows.append({"algorithm": "leaf_fixmatch", "seed": seed, "top1": "0.31", "balanced_acc": "0.3",
                      "top1_tail": str(leaf), "balanced_tail": "0.25", "wall_time_s": "20"})
-    table = compare.summarise(rows, ["fixmatch", "leaf_fixmatch"])
+    table = grid_tables.summarise(rows, ["fixmatch", "leaf_fixmatch"])
     std = 100 * statistics.stdev([0.40, 0.42, 0.41])
     assert f"| fixmatch | 0,1,2 | 41.00 +- {std:.2f} | 30.00 +- 0.00 | 20.00 +- 0.00 | 10 |" in table
     # differences +3, +1, +4: mean 2.667, sd 1.528, t(0.95, 2) = 2.919986 -> half width 2.575
@@ -306,7 +309,7 @@ def test_tail_headline_and_paired_interval_by_hand():
             f"[{mean - half:+.2f}, {mean + half:+.2f}] |") in table
     assert "paired tail top-1 difference" in table
     rows[0]["top1_tail"] = ""  # one row without a tail score (an older cell): final scores for all
-    assert "paired top-1 difference" in compare.summarise(rows, ["fixmatch", "leaf_fixmatch"])
+    assert "paired top-1 difference" in grid_tables.summarise(rows, ["fixmatch", "leaf_fixmatch"])
 
 
 def test_references_run_at_their_own_seeds():
@@ -326,12 +329,12 @@ def test_a_csv_begun_with_older_columns_is_widened_not_truncated(tmp_path):
     assert lines[0] == ",".join(compare.FIELDS)  # the tail columns are added at the end
     assert lines[1] == ",".join(["0"] * 10 + [""] * (len(compare.FIELDS) - 10))
     assert lines[2] == ",".join(["1"] * len(compare.FIELDS))
-    assert compare.has_tail(compare.read_rows(path)[1]) and not compare.has_tail(compare.read_rows(path)[0])
+    assert grid_tables.has_tail(grid_tables.read_rows(path)[1]) and not grid_tables.has_tail(grid_tables.read_rows(path)[0])
     assert not (tmp_path / "old.csv.tmp").exists()
 
 
 def test_protocol_study_tables_by_hand(tmp_path, capsys):
-    study = load_benchmark("protocol_study")
+    study = load_benchmark("probes/protocol_study")
     live = [[250 * i, a] for i, a in enumerate([0.30, 0.40, 0.36, 0.41, 0.42, 0.38, 0.43, 0.44], start=1)]
     ema = [[it, a + 0.01] for it, a in [[250, 0.30], [500, 0.40], [750, 0.41], [1000, 0.41], [1250, 0.42],
                                          [1500, 0.42], [1750, 0.43], [2000, 0.44]]]

@@ -1,4 +1,4 @@
-"""benchmarks/head_probe.py: the head's numbers by hand, and the script on a run trained here."""
+"""benchmarks/probes/head_probe.py: the head's numbers by hand, and the script on a run trained here."""
 from __future__ import annotations
 
 import math
@@ -11,7 +11,7 @@ from conftest import TINY, load_benchmark
 
 
 def load_script():
-    return load_benchmark("head_probe")
+    return load_benchmark("probes/head_probe")
 
 
 def test_head_stats_by_hand():

@@ -6,7 +6,7 @@
 2. the length: the tail score three quarters of the way through training against at its end;
 3. the pseudo-label diagnostics over the last quarter (quantity, quality, LEAF's positive sets).
 
-    python benchmarks/protocol_study.py --curves benchmarks/results/protocol_study_curves.jsonl
+    python benchmarks/probes/protocol_study.py --curves benchmarks/results/protocol_study_curves.jsonl
 """
 from __future__ import annotations
 

@@ -4,7 +4,7 @@
 (forward, backward, update), both logged at every log iteration; the share is the median
 prefetch over the median prefetch + step.
 
-    python benchmarks/loader_share.py runs/compare/speed_plain_fixmatch_s0_* ...
+    python benchmarks/probes/loader_share.py runs/compare/speed_plain_fixmatch_s0_* ...
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import statistics
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 

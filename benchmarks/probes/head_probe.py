@@ -13,7 +13,7 @@ For each run folder (its EMA model, as evaluated) and a set of FER2013 images, p
 On the training split's images (``--split train``) this is what a host's threshold would see when
 the run ends; on PublicTest (``--split val``, the default) it is calibration on held-out faces.
 
-    python benchmarks/head_probe.py runs/compare/fer2013_v2_flexmatch_s0_* runs/compare/fer2013_v2_leaf_flexmatch_s0_* --split train
+    python benchmarks/probes/head_probe.py runs/compare/fer2013_v2_flexmatch_s0_* runs/compare/fer2013_v2_leaf_flexmatch_s0_* --split train
 """
 from __future__ import annotations
 

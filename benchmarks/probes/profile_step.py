@@ -5,9 +5,9 @@ one fixed batch from each algorithm's own loaders), profiles ``steps`` training 
 (``train_step`` + the parameter update) of each after warm-up, and prints, per operator, the
 self CPU time per step of the host and of LEAF, sorted by LEAF's, plus the totals.
 
-    python benchmarks/profile_step.py                          # fixmatch, uratio 7, leaf_cnn4 32 px
-    python benchmarks/profile_step.py --leaf_view2_grad false  # LEAF's second view without grad
-    python benchmarks/profile_step.py --device cuda --sort cuda
+    python benchmarks/probes/profile_step.py                          # fixmatch, uratio 7, leaf_cnn4 32 px
+    python benchmarks/probes/profile_step.py --leaf_view2_grad false  # LEAF's second view without grad
+    python benchmarks/probes/profile_step.py --device cuda --sort cuda
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 from torch.profiler import ProfilerActivity, profile, record_function
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench_step.py
 from bench_step import add_build_arguments, build, stepper  # noqa: E402
 
 

@@ -1,4 +1,4 @@
-"""benchmarks/positive_sets.py: the category level's positive sets read off a trained run."""
+"""benchmarks/probes/positive_sets.py: the category level's positive sets read off a trained run."""
 from __future__ import annotations
 
 import pytest
@@ -8,7 +8,7 @@ from conftest import TINY, load_benchmark, run_cli
 
 
 def load_script():
-    return load_benchmark("positive_sets")
+    return load_benchmark("probes/positive_sets")
 
 
 def test_rule_stats_by_hand():

@@ -9,7 +9,7 @@ weak views per image, train mode, no gradient), and prints, for the host's thres
 rule: how many samples are rejected, their positive sets' mean size, how often the set holds
 the true class (``hit``), how often the arg-max alone does, and the mean concave weight.
 
-    python benchmarks/positive_sets.py runs/compare/fer2013_v2_leaf_fixmatch_s0_*/latest_model.pth \\
+    python benchmarks/probes/positive_sets.py runs/compare/fer2013_v2_leaf_fixmatch_s0_*/latest_model.pth \\
         --rules 0.9,1 0.9,2 0.95,1 0.99,1 --max_batches 100
 """
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Dict, List, Sequence, Tuple
 
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 from leaf_plugin.losses import ambiguous_weight, positive_mask, positive_set_size  # noqa: E402
 
@@ -84,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from leaf_plugin.runs import load_algorithm, open_run
 
     try:
-        algorithm = load_algorithm(open_run(opts.checkpoint, ["--num_workers", "0"]))
+        algorithm = load_algorithm(open_run(opts.checkpoint, ["--num_workers", "0"]), training_data=True)
     except UserError as exc:
         print(f"positive_sets.py: {exc}", file=sys.stderr)
         return 2

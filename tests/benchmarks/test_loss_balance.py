@@ -1,4 +1,4 @@
-"""benchmarks/loss_balance.py: the loss terms' means per part of training, by hand, and refusals."""
+"""benchmarks/probes/loss_balance.py: the loss terms' means per part of training, by hand, and refusals."""
 from __future__ import annotations
 
 import json
@@ -7,7 +7,7 @@ from conftest import load_benchmark
 
 
 def load_script():
-    return load_benchmark("loss_balance")
+    return load_benchmark("probes/loss_balance")
 
 
 def write_run(folder, rows):

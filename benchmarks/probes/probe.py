@@ -5,7 +5,7 @@ training faces (the same balanced, seeded split ``semilearn train`` uses) and fo
 PublicTest faces; a logistic regression on the labeled features; top-1 and balanced accuracy on
 PublicTest, for the checkpoint and for a randomly initialised backbone of the same net.
 
-    python benchmarks/probe.py --pretrain_path benchmarks/checkpoints/simclr_fer2013_leaf_cnn4.pth
+    python benchmarks/probes/probe.py --pretrain_path benchmarks/checkpoints/simclr_fer2013_leaf_cnn4.pth
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 NPZ = (REPO / ".." / "shared" / "data" / "fer2013" / "fer2013_dev.npz").resolve()
 
 

@@ -7,7 +7,7 @@ half of the iterations (``--parts`` for more). The terms are unweighted, as logg
 the loss times the host's ``lambda_u``, ``--leaf_lambda_amb`` and ``--leaf_lambda_c`` (1, 1 and
 0.1 by default).
 
-    python benchmarks/loss_balance.py runs/compare/fer2013_v2_leaf_fixmatch_s0_* runs/compare/fer2013_v2_fixmatch_s0_*
+    python benchmarks/probes/loss_balance.py runs/compare/fer2013_v2_leaf_fixmatch_s0_* runs/compare/fer2013_v2_fixmatch_s0_*
 """
 from __future__ import annotations
 
