@@ -21,7 +21,7 @@ from .wrap import LeafAlgorithm, wrap
 # FlexMatch and FreeMatch learn the head's scale: at the fixed 16 every wrapped model ends more
 # confident than its host and more wrong pseudo-labels pass the host's threshold; the scale it
 # learns settles near 4. Under FixMatch it lost at seeds 1 and 2, so leaf_fixmatch keeps the
-# fixed scale (benchmarks/RESULTS.md, "The default chosen").
+# fixed scale (benchmarks/results/why_a_host_gains.md, "The default chosen").
 LEARNED_SCALE = {"leaf_learn_scale": True}
 
 LEAF_ALGORITHMS: Dict[str, type] = {}
