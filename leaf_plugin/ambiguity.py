@@ -142,21 +142,23 @@ def plot_ambiguity(series: Dict[str, Sequence[BinRow]], path: str, title: str = 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (ax_size, ax_cov) = plt.subplots(1, 2, figsize=(9, 3.4), dpi=100)
-    for name, rows in series.items():
+    fig, (ax_size, ax_cov) = plt.subplots(1, 2, figsize=(9, 3.6), dpi=100)
+    for i, (name, rows) in enumerate(series.items()):
+        color = f"C{i}"
         rows = [r for r in rows if r.name != "all"]
         x = [BIN_NAMES.index(r.name) for r in rows]
-        ax_size.plot(x, [r.size for r in rows], marker="o", label=name)
-        ax_cov.plot(x, [100 * r.covered for r in rows], marker="o", label=f"{name}: positive set")
+        ax_size.plot(x, [r.size for r in rows], marker="o", color=color, label=name)
+        ax_cov.plot(x, [100 * r.covered for r in rows], marker="o", color=color, label=f"{name}: positive set")
         if rows and rows[0].reference_covered is not None:
-            ax_cov.plot(x, [100 * r.reference_covered for r in rows], marker="x", linestyle="--",
-                        label=f"{name}: reference top-n, same size")
-    for ax, label in ((ax_size, "mean positive-set size"), (ax_cov, f"faces covered (%): every class with "
-                                                                    f">= {MIN_VOTES} votes in the set")):
+            ax_cov.plot(x, [100 * r.reference_covered for r in rows], marker="x", linestyle="--", color=color,
+                        label=f"{name}: its host's top-n, same size")
+    for ax, label in ((ax_size, "mean positive-set size"), (ax_cov, "faces covered (%)")):
         ax.set_xticks(range(len(BIN_NAMES)), BIN_NAMES, rotation=20, fontsize=7)
         ax.set_xlabel("annotators' vote entropy (bits)", fontsize=8)
         ax.set_ylabel(label, fontsize=8)
+    ax_size.legend(fontsize=6)
     ax_cov.legend(fontsize=6)
+    ax_cov.set_title(f"covered: every class with >= {MIN_VOTES} votes is in the set", fontsize=8)
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
