@@ -22,7 +22,7 @@ def is_eval_iteration(algorithm) -> bool:
     done, total = algorithm.it + 1, algorithm.num_train_iter
     if done % algorithm.num_eval_iter == 0 or done == total:
         return True
-    tail = algorithm.runtime_opts.num_eval_iter_tail
+    tail = algorithm.args.num_eval_iter_tail
     return tail > 0 and done > total - total // 5 and (total - done) % tail == 0
 
 
