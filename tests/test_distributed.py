@@ -11,7 +11,7 @@ from conftest import TINY, free_port
 
 
 def _worker(local_rank, args, out_dir):
-    from leaf_plugin.cli.train import train_process
+    from leaf_plugin.training import train_process
 
     algorithm, _ = train_process(local_rank, 2, args)
     state = {k: v.detach().cpu() for k, v in algorithm.model.module.named_parameters()}
