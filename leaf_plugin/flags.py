@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import argparse
 
-from semilearn.algorithms.utils import str2bool
-
 from .errors import UserError
 
 # flags saved in a checkpoint that say how a run was started, not what model it trained:
@@ -23,14 +21,20 @@ EMBEDDED_DEFAULTS = dict(dataset="digits", net="leaf_cnn4", num_train_iter=600, 
                          seed=0, num_workers=0, ema_m=0.99)
 # FERPlus's label rules (leaf_plugin.data.ferplus): the most-voted emotion, or FERPlus's majority
 FERPLUS_LABEL_MODES = ("plurality", "majority")
+# the words semilearn's str2bool reads as true and as false
+TRUE_WORDS = ("yes", "true", "t", "y", "1")
+FALSE_WORDS = ("no", "false", "f", "n", "0")
 
 
 def flag_bool(value) -> bool:
-    """``str2bool`` with a one-line error."""
-    try:
-        return str2bool(value)
-    except argparse.ArgumentTypeError:
-        raise argparse.ArgumentTypeError(f"expected true or false, got '{value}'")
+    """semilearn's ``str2bool`` (the same words), with a one-line error; written here so that the
+    ONNX path of ``predict`` and ``serve`` parses its flags without importing semilearn (torch)."""
+    if isinstance(value, bool):
+        return value
+    word = str(value).lower()
+    if word in TRUE_WORDS or word in FALSE_WORDS:
+        return word in TRUE_WORDS
+    raise argparse.ArgumentTypeError(f"expected true or false, got '{value}'")
 
 
 flag_bool.__name__ = "bool"

@@ -12,7 +12,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "leaf_plugin"
 
 # bottom to top; a module may import from its own layer and the ones before it
 LAYERS = [
-    ["errors", "flags", "logs", "checkpoint"],
+    ["errors", "flags", "logs", "checkpoint", "imagefiles"],
     ["layers", "losses", "nets", "data"],
     ["history", "progress", "plots"],
     ["runtime"],
