@@ -20,6 +20,7 @@ LAYERS = [
     ["arguments", "build", "pretrain"],
     ["runs"],
     ["report", "deploy"],
+    ["serve"],
     ["cli"],
 ]
 LAYER_OF = {name: i for i, names in enumerate(LAYERS) for name in names}

@@ -1,4 +1,4 @@
-"""The ``semilearn`` command: train, eval, list (and predict, report, pretrain)."""
+"""The ``semilearn`` command: train, eval, list (and predict, report, pretrain, export, serve)."""
 from __future__ import annotations
 
 import argparse
@@ -17,6 +17,7 @@ COMMANDS = {
     "report": "write confusion matrix, curves, expert plots and report.md for a run folder",
     "pretrain": "self-supervised (SimCLR) pretraining of a backbone on unlabeled images",
     "export": "export a checkpoint's network to ONNX or TorchScript (plus a JSON describing it)",
+    "serve": "a web page and JSON API classifying the faces in pictures and webcam frames",
 }
 
 
@@ -77,7 +78,8 @@ def _lazy(module: str, func: str):
 
 HANDLERS = {"train": cmd_train, "eval": cmd_eval, "list": cmd_list,
             "predict": _lazy("predict", "run_predict"), "report": _lazy("report_cmd", "run_report"),
-            "pretrain": _lazy("pretrain_cmd", "run_pretrain"), "export": _lazy("export_cmd", "run_export")}
+            "pretrain": _lazy("pretrain_cmd", "run_pretrain"), "export": _lazy("export_cmd", "run_export"),
+            "serve": _lazy("serve_cmd", "run_serve")}
 
 
 def main(argv: Optional[List[str]] = None) -> int:
