@@ -3,28 +3,19 @@ FERPlus faces (the same JSON as ``predict --detect_faces --json``, ONNX and chec
 every refusal: its status and its one-line JSON error, the server answering the next request."""
 from __future__ import annotations
 
-import io
 import json
 import threading
 import time
-import zlib
 
 import numpy as np
 import pytest
 
 from conftest import run_cli
+from helpers.bad_uploads import bad_requests, png_bytes
 from helpers.face_pictures import FERPLUS_NPZ, picture_with_faces
 
 needs_faces = pytest.mark.skipif(not FERPLUS_NPZ.is_file(), reason=f"shared FERPlus faces not found at {FERPLUS_NPZ}")
 DIGITS = [str(d) for d in range(10)]
-
-
-def png_bytes(picture: np.ndarray, fmt: str = "PNG") -> bytes:
-    from PIL import Image
-
-    out = io.BytesIO()
-    Image.fromarray(picture).save(out, format=fmt)
-    return out.getvalue()
 
 
 def app_for(path, kind: str, **limits):
@@ -135,42 +126,10 @@ def test_a_picture_without_a_face(client):
 
 
 # ---- refusals ---------------------------------------------------------------------------------
-def png_bomb(side: int) -> bytes:
-    """A real decompression bomb: a grey ``side x side`` PNG of zeros (a few hundred KB that
-    decode to ``side**2`` bytes, three times that as RGB)."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return len(data).to_bytes(4, "big") + kind + data + zlib.crc32(kind + data).to_bytes(4, "big")
-
-    row = b"\x00" * (side + 1)  # filter byte, then the pixels
-    z = zlib.compressobj(9)
-    body = b"".join(z.compress(row) for _ in range(side)) + z.flush()
-    header = side.to_bytes(4, "big") * 2 + bytes([8, 0, 0, 0, 0])  # 8-bit grey
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", body) + chunk(b"IEND", b"")
+BAD = bad_requests(max_bytes=1_000_000, max_pixels=2_000_000)
 
 
-def bad_requests():
-    """(name, request kwargs, status, words the error must hold)."""
-    good = png_bytes(np.full((64, 64, 3), 90, np.uint8))
-    jpeg = png_bytes(np.random.default_rng(0).integers(0, 256, (300, 300, 3), np.uint8), "JPEG")
-    noise = png_bytes(np.random.default_rng(1).integers(0, 256, (700, 700, 3), np.uint8))  # ~1.5 MB
-    wide = png_bytes(np.zeros((1000, 2100, 3), np.uint8))  # 2.1 million pixels in ~7 KB
-    form = lambda data, name="x.png", ctype="image/png": {"files": {"file": (name, data, ctype)}}  # noqa: E731
-    return [
-        ("not an image", form(b"hello, I am text", "notes.png"), 415, ["not a picture", "expected JPEG"]),
-        ("truncated PNG", form(good[:len(good) // 2]), 400, ["truncated", "expected a complete PNG"]),
-        ("truncated JPEG", form(jpeg[:len(jpeg) // 3], "x.jpg", "image/jpeg"), 400, ["truncated", "JPEG"]),
-        ("empty file", form(b""), 400, ["empty"]),
-        ("too many bytes", form(noise), 413, ["1,000,000 bytes"]),
-        ("too many pixels", form(wide), 413, ["2100x1000", "2,000,000 pixels"]),
-        ("decompression bomb", form(png_bomb(12_000)), 413, ["12000x12000", "not decoded"]),
-        ("JSON body", {"json": {"file": "x"}}, 415, ["application/json", "multipart/form-data"]),
-        ("text part", form(b"abc", "x.txt", "text/plain"), 415, ["text/plain", "image/*"]),
-        ("no file field", {"files": {"picture": ("x.png", good, "image/png")}}, 400, ["no field 'file'"]),
-        ("picture too small", form(png_bytes(np.zeros((10, 12, 3), np.uint8))), 400, ["12x10 px", "24 px"]),
-    ]
-
-
-@pytest.mark.parametrize("name,kwargs,status,words", bad_requests(), ids=[b[0] for b in bad_requests()])
+@pytest.mark.parametrize("name,kwargs,status,words", BAD, ids=[b[0] for b in BAD])
 def test_bad_requests_get_one_line_json_errors_and_the_server_goes_on(client, monkeypatch, name, kwargs, status,
                                                                       words):
     import leaf_plugin.serve.decode as decode

@@ -47,8 +47,8 @@ def run_python(code: str, timeout: float = 300) -> subprocess.CompletedProcess:
 
 @pytest.mark.skipif(not FERPLUS_NPZ.is_file(), reason=f"shared FERPlus faces not found at {FERPLUS_NPZ}")
 def test_the_onnx_path_imports_no_torch(served_models, tmp_path):
-    """``predict --model x.onnx --detect_faces`` run whole, and the serve app built and asked for a
-    prediction, in a fresh interpreter: torch, torchvision and semilearn never imported."""
+    """``predict --model x.onnx`` (with and without --detect_faces) run whole, and the serve app built
+    and asked for a prediction, in a fresh interpreter: torch, torchvision and semilearn never imported."""
     from PIL import Image
 
     from helpers.face_pictures import picture_with_faces
@@ -59,6 +59,7 @@ def test_the_onnx_path_imports_no_torch(served_models, tmp_path):
     code = WITHOUT_FRONT_DOOR + f"""
 from leaf_plugin.cli.main import main
 assert main(['predict', '--model', {str(onnx)!r}, '--detect_faces', '--json', {str(picture)!r}]) == 0
+assert main(['predict', '--model', {str(onnx)!r}, '--json', {str(picture)!r}]) == 0
 from fastapi.testclient import TestClient
 from leaf_plugin.deploy.models import load_model
 from leaf_plugin.serve.app import create_app
@@ -71,8 +72,8 @@ print('heavy', [m for m in {HEAVY!r} if m in sys.modules])
     done = run_python(code)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.strip().splitlines()
-    assert json.loads(lines[0])["num_faces"] == 2 and lines[1] == "served 2"
-    assert lines[2] == "heavy []"
+    assert json.loads(lines[0])["num_faces"] == 2 and json.loads(lines[1])["prediction"] in [str(d) for d in range(10)]
+    assert lines[2] == "served 2" and lines[3] == "heavy []"
 
 
 @pytest.mark.xfail(strict=False, reason="needs the lazy leaf_plugin/__init__ from main")

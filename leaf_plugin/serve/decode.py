@@ -28,9 +28,9 @@ def open_header(data: bytes, limits: Limits):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own limit follows
             img = Image.open(io.BytesIO(data))
-    except Image.DecompressionBombError as exc:
-        raise RequestError(413, f"picture too large to decode ({one_line(exc)}); expected at most "
-                                f"{limits.max_pixels:,} pixels")
+    except Image.DecompressionBombError as exc:  # over twice PIL's own limit: refused by PIL's header check
+        raise RequestError(413, f"picture too large ({one_line(exc).rstrip('.')}; read from its header, not "
+                                f"decoded); expected at most {limits.max_pixels:,} pixels")
     except UnidentifiedImageError:
         raise RequestError(415, f"the uploaded file is not a picture (it starts with {data[:8]!r}); expected "
                                 f"{FORMATS}")
