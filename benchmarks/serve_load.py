@@ -2,7 +2,7 @@
 
     python benchmarks/serve_load.py [--checkpoint benchmarks/checkpoints/ferplus_leaf_fixmatch_s0.pth]
         [--onnx benchmarks/checkpoints/ferplus_leaf_fixmatch_s0.onnx] [--requests 120] [--duration 60]
-        [--clients 1 4 16] [--faces 1 4] [--queue 16] [--out benchmarks/results/serve_load.md]
+        [--clients 1 4 16] [--faces 1 4] [--queue 16] [--out benchmarks/results/serve_load.md] [--note TEXT]
 
 For each backend (the checkpoint through PyTorch, its ONNX export through onnxruntime) a real
 server (``semilearn serve``, its own process, a free loopback port, ``--queue`` waiting slots)
@@ -154,6 +154,11 @@ def error_table(url: str, opts) -> List[str]:
     return rows
 
 
+def shown(path: Path) -> Path:
+    """``path`` relative to the repository when it is inside it."""
+    return path.resolve().relative_to(REPO) if path.resolve().is_relative_to(REPO) else path
+
+
 def main(argv=None) -> None:
     from leaf_plugin.serve.limits import Limits
 
@@ -166,11 +171,12 @@ def main(argv=None) -> None:
     p.add_argument("--faces", type=int, nargs="+", default=[1, 4])
     p.add_argument("--queue", type=int, default=16, help="the servers' --queue (default 16: no 503 at 16 clients)")
     p.add_argument("--out", type=Path, default=HERE / "results" / "serve_load.md")
+    p.add_argument("--note", default="", help="what else ran on the machine, written beside the numbers")
     opts = p.parse_args(argv)
     opts.max_bytes, opts.max_pixels = Limits().max_bytes, Limits().max_pixels
     command = "python " + shlex.join(["benchmarks/serve_load.py", *(argv if argv is not None else sys.argv[1:])])
     pictures = {n: png_bytes(picture_with_faces(n)[0]) for n in opts.faces}
-    load_before = os.getloadavg()
+    load_before, started = os.getloadavg(), time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     rows, mixed, errors = [], [], []
     for backend, flag, path in (("checkpoint", "--load_path", opts.checkpoint), ("onnx", "--model", opts.onnx)):
         process, url = start_server(flag, path, opts.queue)
@@ -186,15 +192,13 @@ def main(argv=None) -> None:
     load_after = os.getloadavg()
     lines = [
         "# `semilearn serve` under load", "",
-        f"Command: `{command}` (models: `{opts.checkpoint.relative_to(REPO) if opts.checkpoint.is_absolute() else opts.checkpoint}`, "
-        f"`{opts.onnx.relative_to(REPO) if opts.onnx.is_absolute() else opts.onnx}`), "
-        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.", "",
-        f"Machine: {os.cpu_count()} CPU cores, shared with a benchmark grid that kept both busy the whole time "
-        f"(load average {load_before[0]:.1f} before, {load_after[0]:.1f} after): the numbers are lower than an idle "
-        f"machine gives. Server: one `semilearn serve` process per backend on 127.0.0.1, `--queue {opts.queue}`, "
-        f"default limits, one inference at a time; the clients (httpx, asyncio) in the same machine. Each cell: "
-        f"{opts.requests} requests or {opts.duration:g} s, whichever first. Pictures: FERPlus Valid faces (150-190 px) "
-        f"on a grey canvas, PNG, 300x300 (1 face) and 720x480 (4 faces), every face found by the detector.", "",
+        f"Command: `{command}` (models: `{shown(opts.checkpoint)}`, `{shown(opts.onnx)}`), started {started}.", "",
+        f"Machine: {os.cpu_count()} CPU cores, load average {load_before[0]:.1f} at the start and {load_after[0]:.1f} "
+        f"at the end. {opts.note} Server: one `semilearn serve` process per backend on 127.0.0.1, `--queue "
+        f"{opts.queue}`, default limits, one inference at a time; the clients (httpx, asyncio) on the same machine. "
+        f"Each cell: {opts.requests} requests or {opts.duration:g} s, whichever first, after two warm-up requests. "
+        f"Pictures: FERPlus Valid faces (150-190 px) on a grey canvas, PNG, 300x300 (1 face) and 720x480 (4 faces), "
+        f"every face found by the detector.", "",
         "## Requests per second and latency", "",
         "Latency: from sending the request to the whole answer, at the client (queueing included). "
         "busy: 503 answers; wrong faces: answers without the picture's number of faces.", "",

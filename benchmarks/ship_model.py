@@ -58,8 +58,9 @@ def main(argv=None) -> None:
     p.add_argument("--name", default="ferplus_leaf_fixmatch_s0")
     p.add_argument("--data_dir", default="../shared/data/ferplus/ferplus_dev.npz",
                    help="the dataset, relative to the repository root")
-    p.add_argument("--split", default="FERPlus Valid (FER2013 PublicTest), the test split semilearn eval reads "
-                                      "from ferplus_dev.npz")
+    p.add_argument("--split", default="FERPlus Valid (FER2013 PublicTest, 3,396 faces): the test split semilearn "
+                                      "eval reads from ferplus_dev.npz, also the split the FERPlus protocol was "
+                                      "decided on; FERPlus Test is held out and not measured here")
     p.add_argument("--trained_with", default="", help="the command that trained the run (for the sidecar)")
     opts = p.parse_args(argv)
     OUT_DIR.mkdir(exist_ok=True)

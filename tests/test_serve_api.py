@@ -208,3 +208,25 @@ def test_a_full_queue_gets_503_with_retry_after(served_models, monkeypatch):
         assert "busy" in refused.json()["error"] and "retry after 2 s" in refused.json()["error"]
         assert answers == [200, 200] and post(c, picture).status_code == 200
         assert c.get("/healthz").json()["pending"] == 0
+
+
+def test_a_failing_model_is_a_500_json_error_and_the_next_request_is_answered(served_models, monkeypatch):
+    import leaf_plugin.serve.app as serve_app
+    from fastapi.testclient import TestClient
+
+    failures = iter([RuntimeError("model exploded")])
+
+    def faces_in(*args, **kwargs):
+        for exc in failures:
+            raise exc
+        return real(*args, **kwargs)
+
+    real = serve_app.faces_in
+    monkeypatch.setattr(serve_app, "faces_in", faces_in)
+    picture = png_bytes(np.full((100, 100, 3), 100, np.uint8))
+    with TestClient(app_for(served_models["onnx"], "onnx"), raise_server_exceptions=False) as c:
+        failed = post(c, picture)
+        assert failed.status_code == 500
+        assert failed.json() == {"error": "internal error (RuntimeError); the server goes on serving"}
+        assert post(c, picture).json()["note"] == "no face found"
+        assert c.get("/healthz").json()["pending"] == 0
