@@ -4,9 +4,10 @@
     semilearn predict --model model.onnx faces/      (an export: onnxruntime, no torch imported)
     semilearn predict faces/                         (the shipped model, benchmarks/checkpoints/)
 
-A checkpoint is loaded back by :func:`leaf_plugin.runs.load_predictor` (the run's
-configuration from its checkpoint or folder, the network built as training builds
-it, the EMA weights, no dataset loaded); :mod:`leaf_plugin.deploy.models` chooses the model.  Every image, grey or colour and of any size, goes through the run's
+:mod:`leaf_plugin.deploy.models` chooses the model; a checkpoint is loaded back by
+:func:`leaf_plugin.runs.load_predictor` (the run's configuration from its checkpoint or
+folder, the network built as training builds it, the EMA weights, no dataset loaded).
+Every image, grey or colour and of any size, goes through the model's
 test-time transform (RGB, resized to the run's ``img_size``, the dataset's
 normalisation).  Folders are read recursively (image files by extension) and
 classified in batches; a file that cannot be read is reported on stderr, one
@@ -21,6 +22,7 @@ from typing import Iterable, List, Tuple
 
 import numpy as np
 
+from ..deploy.faces import classes_record
 from ..errors import UserError
 from ..flags import OneLineParser, optional_bool
 from ..imagefiles import IMAGE_EXTENSIONS, is_image_file, one_line
@@ -163,15 +165,10 @@ def run_predict(argv: List[str]) -> int:
             continue
         probs, gates = predictor.classify(images)
         for row, (path, p) in enumerate(zip(paths, probs)):
-            idx = np.argsort(-p, kind="stable")[:k].tolist()
             if opts.json:
-                record = {"path": path, "prediction": names[idx[0]], "index": idx[0],
-                          "top": [{"class": names[i], "index": i, "prob": float(p[i])} for i in idx],
-                          "probs": {n: float(q) for n, q in zip(names, p)}}
-                if gates:
-                    record["gates"] = {level: [float(w) for w in g[row]] for level, g in gates.items()}
-                line = json.dumps(record)
+                line = json.dumps({"path": path, **classes_record(p, names, k, {lv: g[row] for lv, g in gates.items()})})
             else:
+                idx = np.argsort(-p, kind="stable")[:k]
                 line = format_text(path, [(names[i], float(p[i])) for i in idx])
             if opts.progress and len(batches) > 1:
                 tqdm.write(line, file=sys.stdout)

@@ -6,7 +6,7 @@ probabilities and, for LEAF networks, the gate weights of each expert level.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -61,16 +61,22 @@ def faces_in(picture: np.ndarray, predictor, detector: str = DEFAULT_DETECTOR, m
     return [Face(b, p, g) for b, p, g in zip(kept, probs, gates)], small
 
 
-def face_record(index: int, face: Face, names: Sequence[str], top: int) -> dict:
-    """The JSON object of one face: box, prediction, top classes, all probabilities and, for a
-    LEAF network, the gate weights of its experts at each level."""
-    order = np.argsort(-face.probs, kind="stable")[:top]
-    record = {"face": index, "box": face.box.as_dict(), "prediction": names[order[0]], "index": int(order[0]),
-              "top": [{"class": names[i], "index": int(i), "prob": float(face.probs[i])} for i in order],
-              "probs": {n: float(p) for n, p in zip(names, face.probs)}}
-    if face.gates:
-        record["gates"] = {level: [float(w) for w in weights] for level, weights in face.gates.items()}
+def classes_record(probs: np.ndarray, names: Sequence[str], top: int,
+                   gates: Optional[Dict[str, np.ndarray]] = None) -> dict:
+    """The JSON of one classified image or face: prediction, top classes, all probabilities and,
+    for a LEAF network, the gate weights of its experts at each level."""
+    order = np.argsort(-probs, kind="stable")[:top]
+    record = {"prediction": names[order[0]], "index": int(order[0]),
+              "top": [{"class": names[i], "index": int(i), "prob": float(probs[i])} for i in order],
+              "probs": {n: float(p) for n, p in zip(names, probs)}}
+    if gates:
+        record["gates"] = {level: [float(w) for w in weights] for level, weights in gates.items()}
     return record
+
+
+def face_record(index: int, face: Face, names: Sequence[str], top: int) -> dict:
+    """The JSON object of one face: its index and box, then :func:`classes_record`."""
+    return {"face": index, "box": face.box.as_dict(), **classes_record(face.probs, names, top, face.gates)}
 
 
 def picture_record(path: str, picture: np.ndarray, faces: Sequence[Face], names: Sequence[str], top: int,
