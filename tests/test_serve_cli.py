@@ -29,8 +29,8 @@ def test_the_console_names_the_model_and_the_address(served_models, no_listening
     first, second = out.strip().splitlines()
     assert first == (f"semilearn serve: serving onnx {served_models['onnx'].resolve()} (leaf_fixmatch on digits, "
                      f"10 classes, 16 px input)")
-    assert second == (f"semilearn serve: open http://127.0.0.1:{port}/ in a browser (API: http://127.0.0.1:{port}/docs);"
-                      f" Ctrl-C stops")
+    url = f"http://127.0.0.1:{port}/"
+    assert second == f"semilearn serve: open {url} in a browser (API: {url}docs); Ctrl-C stops"
 
 
 def test_a_checkpoint_or_its_run_folder_is_served(served_models, no_listening, capsys):

@@ -36,7 +36,8 @@ def test_the_shipped_files_are_small_and_describe_themselves(sidecar):
     assert sidecar["class_names"] == FERPLUS_CLASSES == json.loads(files["onnx_json"].read_text())["class_names"]
     accuracy = sidecar["accuracy"]
     assert accuracy["split"] == "FERPlus Valid" and 0 < accuracy["top1"] < 1 and 0 < accuracy["balanced_acc"] < 1
-    assert accuracy["command"].startswith(f"semilearn eval --load_path benchmarks/checkpoints/{files['checkpoint'].name}")
+    shipped = f"benchmarks/checkpoints/{files['checkpoint'].name}"
+    assert accuracy["command"].startswith(f"semilearn eval --load_path {shipped}")
     assert sidecar["run"]["folder"].startswith("ferplus_leaf_fixmatch_s0_") and sidecar["seed"] == 0
 
 

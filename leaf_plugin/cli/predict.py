@@ -166,7 +166,8 @@ def run_predict(argv: List[str]) -> int:
         probs, gates = predictor.classify(images)
         for row, (path, p) in enumerate(zip(paths, probs)):
             if opts.json:
-                line = json.dumps({"path": path, **classes_record(p, names, k, {lv: g[row] for lv, g in gates.items()})})
+                row_gates = {level: g[row] for level, g in gates.items()}
+                line = json.dumps({"path": path, **classes_record(p, names, k, row_gates)})
             else:
                 idx = np.argsort(-p, kind="stable")[:k]
                 line = format_text(path, [(names[i], float(p[i])) for i in idx])
