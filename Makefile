@@ -9,9 +9,12 @@ STAMP  := $(VENV)/.installed-v2
 # every transitive dependency too (regenerate: .venv/bin/pip freeze --exclude-editable)
 TORCH_PINS     := torch==2.14.1 torchvision==0.29.1
 SEMILEARN_PIN  := semilearn==0.3.2
-TEST_PINS      := pytest==8.3.3 PyYAML==6.0.4
-# face detection (OpenCV 4: OpenCV 5 has no CascadeClassifier), video, ONNX export and runtime
-DEPLOY_PINS    := opencv-python-headless==4.14.0.94 onnx==1.23.2 onnxruntime==1.32.0
+# httpx: FastAPI's TestClient; websockets: the browser tests drive Chromium through its DevTools protocol
+TEST_PINS      := pytest==8.3.3 PyYAML==6.0.4 httpx==0.28.1 websockets==17.4
+# face detection (OpenCV 4: OpenCV 5 has no CascadeClassifier), video, ONNX export and runtime,
+# semilearn serve (FastAPI on uvicorn; python-multipart for the uploaded pictures)
+DEPLOY_PINS    := opencv-python-headless==4.14.0.94 onnx==1.23.2 onnxruntime==1.32.0 \
+                  fastapi==0.165.0 uvicorn==0.54.0 python-multipart==0.0.34
 LOCK           := requirements-lock.txt
 
 .PHONY: setup demo test test-fast bench clean

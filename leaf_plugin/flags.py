@@ -29,14 +29,14 @@ EMBEDDED_DEFAULTS = dict(dataset="digits", net="leaf_cnn4", num_train_iter=600, 
                          seed=0, num_workers=0, ema_m=0.99)
 # FERPlus's label rules (leaf_plugin.data.ferplus): the most-voted emotion, or FERPlus's majority
 FERPLUS_LABEL_MODES = ("plurality", "majority")
-
-
+# the words semilearn's str2bool reads as true and as false
 TRUE_WORDS = ("yes", "true", "t", "y", "1")
 FALSE_WORDS = ("no", "false", "f", "n", "0")
 
 
 def flag_bool(value) -> bool:
-    """A true/false flag value (semilearn's ``str2bool`` words), with a one-line error."""
+    """semilearn's ``str2bool`` (the same words), with a one-line error; written here so that the
+    ONNX path of ``predict`` and ``serve`` parses its flags without importing semilearn (torch)."""
     if isinstance(value, bool):
         return value
     word = str(value).strip().lower()

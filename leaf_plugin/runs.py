@@ -11,8 +11,9 @@ import os
 import sys
 from argparse import Namespace
 from dataclasses import dataclass
-from typing import Callable, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
+import numpy as np
 import torch
 import torch.nn as nn
 
@@ -214,11 +215,26 @@ class Predictor:
     args: Namespace
     device: torch.device
 
+    @property
+    def input_size(self) -> int:
+        """The side of the square images the network reads (as exported predictors say it)."""
+        return int(self.args.img_size)
+
     @torch.no_grad()
     def probabilities(self, batch: torch.Tensor) -> torch.Tensor:
         out = self.model(batch.to(self.device))
         logits = out["logits"] if isinstance(out, dict) else out
         return torch.softmax(logits.double(), dim=-1).cpu()
+
+    @torch.no_grad()
+    def classify(self, images: Sequence) -> Tuple[np.ndarray, Dict[str, np.ndarray]]:
+        """(``[N, C]`` float64 probabilities, expert level -> ``[N, K]`` gate weights) of PIL
+        images; a LEAF network gives the gates of each level it has, other nets none."""
+        out = self.model(torch.stack([self.transform(img) for img in images]).to(self.device))
+        logits = out["logits"] if isinstance(out, dict) else out
+        gates = (out.get("leaf_gates") or {}) if isinstance(out, dict) else {}
+        return (torch.softmax(logits.double(), dim=-1).cpu().numpy(),
+                {level: g.double().cpu().numpy() for level, g in gates.items() if g is not None})
 
 
 def load_predictor(load_path: str, device: str = "auto", data_dir: Optional[str] = None, gpu=None) -> Predictor:

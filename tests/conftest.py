@@ -118,3 +118,17 @@ def read_jsonl(path):
 @pytest.fixture
 def tiny():
     return list(TINY)
+
+
+@pytest.fixture(scope="session")
+def served_models(tmp_path_factory):
+    """A 2-iteration leaf_fixmatch run on digits (16 px) and its ONNX export (with the gate outputs),
+    for the ``semilearn serve`` tests: ``{"checkpoint": path, "onnx": path}``."""
+    folder = tmp_path_factory.mktemp("serve_models")
+    rc, _, _ = run_cli(["train", *TINY, "--num_train_iter", "2", "--num_eval_iter", "2", "--save_dir", folder,
+                        "--save_name", "leaf"])
+    assert rc == 0
+    checkpoint = folder / "leaf" / "model_best.pth"
+    rc, _, _ = run_cli(["export", "--load_path", checkpoint, "--out", folder / "leaf.onnx"])
+    assert rc == 0
+    return {"checkpoint": checkpoint, "onnx": folder / "leaf.onnx"}

@@ -13,7 +13,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "leaf_plugin"
 # bottom to top; a module may import from its own layer and the ones before it. The package
 # itself (leaf_plugin/__init__.py, the front door) is above them all: nothing imports it.
 LAYERS = [
-    ["errors", "flags", "logs", "checkpoint"],
+    ["errors", "flags", "logs", "checkpoint", "imagefiles"],
     ["layers", "losses", "nets", "data"],
     ["history", "plots", "ambiguity"],
     ["runtime"],
@@ -21,6 +21,7 @@ LAYERS = [
     ["arguments", "pretrain"],
     ["runs"],
     ["report", "deploy", "training"],
+    ["serve"],
     ["cli"],
 ]
 LAYER_OF = {name: i for i, names in enumerate(LAYERS) for name in names}

@@ -43,14 +43,17 @@ def faces(tmp_path_factory):
 
 
 def batch_of(folder, transform):
+    """The faces through ``transform`` (a run's: tensors; an export's: NumPy arrays), as one tensor."""
     from PIL import Image
 
-    return torch.stack([transform(Image.open(p).convert("RGB")) for p in sorted(folder.glob("*.png"))])
+    return torch.stack([torch.as_tensor(transform(Image.open(p).convert("RGB"))) for p in sorted(folder.glob("*.png"))])
 
 
 @pytest.mark.parametrize("kind", ["plain", "leaf"])
 @pytest.mark.parametrize("fmt,suffix", [("onnx", ".onnx"), ("torchscript", ".pt")])
 def test_exported_logits_match_pytorch_on_fer_faces(runs, faces, kind, fmt, suffix, tmp_path, capsys):
+    from PIL import Image
+
     from leaf_plugin.deploy.export import LogitsOnly
     from leaf_plugin.deploy.exported import load_exported
     from leaf_plugin.layers import LeafNet
@@ -70,11 +73,19 @@ def test_exported_logits_match_pytorch_on_fer_faces(runs, faces, kind, fmt, suff
     assert torch.equal(batch, batch_of(faces, exported.transform))  # the JSON reproduces the transform
     with torch.no_grad():
         want = LogitsOnly(model)(batch)
-    gap = float((exported.logits(batch) - want).abs().max())
+        gates = model(batch)["leaf_gates"] if kind == "leaf" else {}
+    outputs = exported.outputs(batch.numpy())
+    gap = float(np.abs(outputs["logits"] - want.numpy()).max())
     print(f"{kind} {fmt}: max abs logit difference {gap:.3g}")
     assert gap <= PARITY
+    assert sorted(outputs) == sorted(["logits", *(f"gates_{level}" for level in gates)])
+    for level, weights in gates.items():  # a LEAF export also returns each level's gate weights
+        assert np.abs(outputs[f"gates_{level}"] - weights.numpy()).max() <= PARITY
+    probs, by_level = exported.classify([Image.open(p) for p in sorted(faces.glob("*.png"))])
+    assert np.allclose(probs.sum(axis=1), 1) and sorted(by_level) == sorted(gates)
 
     meta = json.loads((tmp_path / f"model{suffix}.json").read_text())
+    assert meta["gate_outputs"] == ({"semantic": "gates_semantic", "instance": "gates_instance"} if gates else {})
     assert meta["class_names"] == predictor.class_names and meta["input"]["size"] == [16, 16]
     assert meta["input"]["channels"] == 3 and len(meta["input"]["mean"]) == 3 and meta["format"] == fmt
     assert meta["checkpoint"] == str(runs[kind].resolve()) and meta["leaf"] == (kind == "leaf")
@@ -109,8 +120,8 @@ def test_bad_checkpoints_and_models_are_one_line_errors(runs, tmp_path, capsys):
     (tmp_path / "lonely.onnx").write_bytes(b"not onnx")
     rc, _, err = run_cli(["predict", "--model", tmp_path / "lonely.onnx", tmp_path], capsys)
     assert rc == 2 and len(err.strip().splitlines()) == 1 and "lonely.onnx.json" in err, err
-    rc, _, err = run_cli(["predict", tmp_path], capsys)
-    assert rc == 2 and "--load_path" in err and "--model" in err
+    rc, _, err = run_cli(["predict", "--load_path", other, "--model", tmp_path / "lonely.onnx", tmp_path], capsys)
+    assert rc == 2 and "both --load_path and --model given" in err
 
 
 class SvdNet(torch.nn.Module):

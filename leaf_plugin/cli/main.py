@@ -18,6 +18,7 @@ COMMANDS = {
     "report": ("report", "write confusion matrix, curves, expert plots and report.md for a run folder"),
     "pretrain": ("pretrain", "self-supervised (SimCLR) pretraining of a backbone on unlabeled images"),
     "export": ("export", "export a checkpoint's network to ONNX or TorchScript (plus a JSON describing it)"),
+    "serve": ("serve", "a web page and JSON API classifying the faces in pictures and webcam frames"),
 }
 
 

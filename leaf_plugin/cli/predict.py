@@ -1,10 +1,13 @@
 """``semilearn predict``: classify image files with a checkpoint ``semilearn train`` wrote.
 
     semilearn predict --load_path RUN/model_best.pth face.jpg faces/ [--json] [--top K] [--device cpu]
+    semilearn predict --model model.onnx faces/      (an export: onnxruntime, no torch imported)
+    semilearn predict faces/                         (the shipped model, benchmarks/checkpoints/)
 
-The model is loaded back by :func:`leaf_plugin.runs.load_predictor` (the run's
-configuration from its checkpoint or folder, the network built as training builds
-it, the EMA weights, no dataset loaded).  Every image, grey or colour and of any size, goes through the run's
+:mod:`leaf_plugin.deploy.models` chooses the model; a checkpoint is loaded back by
+:func:`leaf_plugin.runs.load_predictor` (the run's configuration from its checkpoint or
+folder, the network built as training builds it, the EMA weights, no dataset loaded).
+Every image, grey or colour and of any size, goes through the model's
 test-time transform (RGB, resized to the run's ``img_size``, the dataset's
 normalisation).  Folders are read recursively (image files by extension) and
 classified in batches; a file that cannot be read is reported on stderr, one
@@ -15,14 +18,14 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Callable, Iterable, List, Tuple
+from typing import Iterable, List, Tuple
 
-import torch
+import numpy as np
 
-from ..data.images import IMAGE_EXTENSIONS, is_image_file, one_line
+from ..deploy.faces import classes_record
 from ..errors import UserError
 from ..flags import OneLineParser, optional_bool
-from ..runs import load_predictor
+from ..imagefiles import IMAGE_EXTENSIONS, is_image_file, one_line
 
 
 def parser() -> OneLineParser:
@@ -35,9 +38,11 @@ def parser() -> OneLineParser:
                                   "with their probabilities; --detect_faces finds the faces in photos and videos first.")
     p.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR", help="image files and/or folders (read recursively); "
                                                                      "with --detect_faces also videos")
-    p.add_argument("--load_path", default=None, help="checkpoint (.pth) written by semilearn train")
+    p.add_argument("--load_path", default=None, help="checkpoint (.pth) written by semilearn train, or its run folder "
+                                                     "(default: the shipped FERPlus model, see --model)")
     p.add_argument("--model", default=None, help="instead of --load_path: a .onnx or TorchScript file written by "
-                                                 "semilearn export (its .json beside it)")
+                                                 "semilearn export (its .json beside it); with neither, the shipped "
+                                                 "model benchmarks/checkpoints/ferplus_leaf_fixmatch_s0.onnx")
     p.add_argument("--json", action="store_true", help="one JSON object per image instead of text")
     p.add_argument("--top", type=int, default=3, help="classes shown per image (default 3)")
     p.add_argument("--device", default="auto", choices=["cpu", "cuda", "auto"])
@@ -81,12 +86,13 @@ def expand_inputs(inputs: Iterable[str]) -> Tuple[List[str], List[Tuple[str, str
     return files, failed
 
 
-def read_image(path: str, transform: Callable) -> torch.Tensor:
+def read_image(path: str):
+    """The picture as a decoded RGB PIL image."""
     from PIL import Image
 
     with Image.open(path) as img:
         img.load()
-        return transform(img.convert("RGB"))
+        return img.convert("RGB")
 
 
 def format_text(path: str, top: List[Tuple[str, float]]) -> str:
@@ -101,19 +107,17 @@ def run(argv: List[str]) -> int:
         raise UserError(f"--top is {opts.top}; expected a positive integer")
     if opts.batch_size <= 0:
         raise UserError(f"--batch_size is {opts.batch_size}; expected a positive integer")
-    if (opts.load_path is None) == (opts.model is None):
-        raise UserError("give either --load_path (a checkpoint of semilearn train) or --model (a file of "
-                        "semilearn export); expected exactly one of them")
     if opts.every <= 0 or opts.min_face <= 0 or not 0 <= opts.margin <= 2:
         raise UserError(f"--every {opts.every}, --min_face {opts.min_face}, --margin {opts.margin}; expected positive "
                         f"integers and a margin in 0..2")
     if not opts.detect_faces and (opts.annotate or opts.out or opts.every != 1):
         raise UserError("--annotate, --out and --every work on detected faces; expected --detect_faces with them")
-    if opts.model is not None:
-        from ..deploy.exported import load_exported
-        predictor = load_exported(opts.model, opts.device)
-    else:
-        predictor = load_predictor(opts.load_path, opts.device, opts.data_dir, opts.gpu)
+    from ..deploy.models import load_model
+
+    loaded = load_model(opts.load_path, opts.model, opts.device, opts.data_dir, opts.gpu)
+    if loaded.info.get("shipped"):
+        print(f"semilearn predict: no --load_path or --model: using {loaded.describe()}", file=sys.stderr)
+    predictor = loaded.predictor
     if opts.detect_faces:
         from ..deploy.media import VIDEO_EXTENSIONS, expand_media
         from ..deploy.pipeline import FaceOptions, predict_media
@@ -149,26 +153,24 @@ def run(argv: List[str]) -> int:
     bar = tqdm(batches, desc="predict", unit="batch", file=sys.stderr, leave=False, mininterval=1.0,
                disable=not opts.progress or len(batches) < 2)
     for chunk in bar:
-        tensors, paths = [], []
+        images, paths = [], []
         for path in chunk:
             try:
-                tensors.append(read_image(path, predictor.transform))
+                images.append(read_image(path))
                 paths.append(path)
             except Exception as exc:  # PIL: OSError, SyntaxError, ValueError, DecompressionBombError...
                 failed.append((path, f"{type(exc).__name__}: {one_line(exc)}"))
                 report_failure(path, failed[-1][1])
-        if not tensors:
+        if not images:
             continue
-        probs = predictor.probabilities(torch.stack(tensors))
-        values, indices = probs.topk(k, dim=-1)
-        for path, p, vals, idx in zip(paths, probs, values.tolist(), indices.tolist()):
-            top = [(names[i], v) for i, v in zip(idx, vals)]
+        probs, gates = predictor.classify(images)
+        for row, (path, p) in enumerate(zip(paths, probs)):
             if opts.json:
-                line = json.dumps({"path": path, "prediction": names[idx[0]], "index": idx[0],
-                                   "top": [{"class": names[i], "index": i, "prob": v} for i, v in zip(idx, vals)],
-                                   "probs": {n: float(q) for n, q in zip(names, p.tolist())}})
+                row_gates = {level: g[row] for level, g in gates.items()}
+                line = json.dumps({"path": path, **classes_record(p, names, k, row_gates)})
             else:
-                line = format_text(path, top)
+                idx = np.argsort(-p, kind="stable")[:k]
+                line = format_text(path, [(names[i], float(p[i])) for i in idx])
             if opts.progress and len(batches) > 1:
                 tqdm.write(line, file=sys.stdout)
             else:

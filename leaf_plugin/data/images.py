@@ -32,9 +32,9 @@ from PIL import Image
 from semilearn.datasets.cv_datasets.datasetbase import BasicDataset
 
 from ..errors import UserError
+from ..imagefiles import IMAGE_EXTENSIONS, is_image_file, one_line  # noqa: F401  (re-exported)
 from ..logs import get_run_logger, training_logger_name
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 SKIP_HINT = "pass --skip_bad_images true to skip such images"
 # how many following images a --skip_bad_images dataset tries in place of one it cannot decode
 MAX_SUBSTITUTES = 32
@@ -58,11 +58,6 @@ class ArrayDataset(BasicDataset):
         return to_rgb(img), target
 
 
-
-def one_line(text: str) -> str:
-    return " ".join(str(text).split())
-
-
 class ImageReadError(UserError):
     """An image that cannot be read.  One line even when torch's DataLoader re-raises
     it from a worker process (it builds a new exception from a multi-line traceback)."""
@@ -75,10 +70,6 @@ class ImageReadError(UserError):
             head, sep, tail = last.partition(": ")
             message = tail if sep and head.endswith(type(self).__name__) else last
         super().__init__(one_line(message))
-
-
-def is_image_file(name: str) -> bool:
-    return name.lower().endswith(IMAGE_EXTENSIONS) and not os.path.basename(name).startswith(".")
 
 
 def load_image(path: str) -> Image.Image:

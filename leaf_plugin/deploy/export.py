@@ -16,19 +16,20 @@ import json
 import os
 import subprocess
 import sys
-from typing import Optional, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 import torch.nn as nn
 
-from ..data.images import one_line
 from ..errors import UserError
+from ..imagefiles import one_line
 from .exported import load_exported, metadata_path, standard_transform
 
 FORMATS = ("onnx", "torchscript")
 ONNX_OPSET = 17
 PARITY_TOLERANCE = 1e-3  # relative to the logits' scale: a larger gap means the export is wrong
+GATE_LEVELS = ("semantic", "instance")  # LeafNet's expert levels, in the order of the gate outputs
 
 
 class LogitsOnly(nn.Module):
@@ -41,6 +42,31 @@ class LogitsOnly(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.model(x)
         return out["logits"] if isinstance(out, dict) else out
+
+
+class LogitsAndGates(nn.Module):
+    """A LEAF network returning ``(logits, gates of each level in GATE_LEVELS it has)``."""
+
+    def __init__(self, model: nn.Module, levels: Sequence[str]):
+        super().__init__()
+        self.model, self.levels = model, tuple(levels)
+
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        out = self.model(x)
+        return (out["logits"], *(out["leaf_gates"][level] for level in self.levels))
+
+
+def gate_levels(model: nn.Module) -> List[str]:
+    """The expert levels a LEAF network has (their gates become extra outputs), else none."""
+    return [level for level in GATE_LEVELS if getattr(model, level, None) is not None] \
+        if type(model).__name__ == "LeafNet" else []
+
+
+def export_module(model: nn.Module) -> Tuple[nn.Module, List[str]]:
+    """(the module to trace, its output names): the logits, then ``gates_<level>`` per LEAF level."""
+    levels = gate_levels(model)
+    module = LogitsAndGates(model, levels) if levels else LogitsOnly(model)
+    return module.cpu().eval(), ["logits", *(f"gates_{level}" for level in levels)]
 
 
 def git_commit() -> Optional[str]:
@@ -75,7 +101,8 @@ def preprocessing(predictor) -> dict:
     size = int(predictor.args.img_size)
     mean, std = normalisation_of(predictor.transform)
     picture = Image.fromarray(np.random.default_rng(0).integers(0, 256, (size + 7, size + 3, 3), dtype=np.uint8))
-    if not torch.allclose(predictor.transform(picture), standard_transform(size, mean, std)(picture), atol=1e-6):
+    reference = torch.from_numpy(standard_transform(size, mean, std)(picture))
+    if not torch.allclose(predictor.transform(picture), reference, atol=1e-6):
         raise UserError(f"the test-time transform of dataset '{predictor.args.dataset}' is not resize + normalise, "
                         f"so the exported model's JSON cannot describe it; expected a run whose transform is")
     return {"size": [size, size], "channels": 3, "colour": "RGB (grey pictures: the grey value in all 3)",
@@ -85,8 +112,11 @@ def preprocessing(predictor) -> dict:
 
 def metadata(predictor, fmt: str, out: str, dynamic_batch: bool, load_path: str) -> dict:
     args = predictor.args
+    levels = gate_levels(predictor.model)
     return {"format": fmt, "file": os.path.basename(out), "input_name": "input", "output_name": "logits",
-            "output": "logits (apply softmax for probabilities)", "dynamic_batch": dynamic_batch,
+            "output": "logits (apply softmax for probabilities)",
+            "output_names": ["logits", *(f"gates_{level}" for level in levels)],
+            "gate_outputs": {level: f"gates_{level}" for level in levels}, "dynamic_batch": dynamic_batch,
             "batch": None if dynamic_batch else 1, "input": preprocessing(predictor),
             "class_names": list(predictor.class_names), "num_classes": len(predictor.class_names),
             "algorithm": args.algorithm, "net": args.net, "dataset": args.dataset,
@@ -110,9 +140,10 @@ def silent_stdout():
         os.close(saved)
 
 
-def export_onnx(module: nn.Module, example: torch.Tensor, out: str, dynamic_batch: bool) -> None:
-    axes = {"input": {0: "batch"}, "logits": {0: "batch"}} if dynamic_batch else None
-    torch.onnx.export(module, (example,), out, input_names=["input"], output_names=["logits"],
+def export_onnx(module: nn.Module, example: torch.Tensor, out: str, dynamic_batch: bool,
+                output_names: Sequence[str]) -> None:
+    axes = {name: {0: "batch"} for name in ("input", *output_names)} if dynamic_batch else None
+    torch.onnx.export(module, (example,), out, input_names=["input"], output_names=list(output_names),
                       dynamic_axes=axes, opset_version=ONNX_OPSET, dynamo=False)
 
 
@@ -123,21 +154,22 @@ def export_torchscript(module: nn.Module, example: torch.Tensor, out: str) -> No
 
 def export_model(predictor, fmt: str, out: str, load_path: str, dynamic_batch: bool = True) -> Tuple[dict, float]:
     """Write ``out`` and ``out.json``; returns the JSON's content and the max abs difference of
-    the exported logits from the network's on random input.  A network the exporter cannot
-    handle raises :class:`UserError` naming why."""
+    the exported logits from the network's on random input.  A LEAF network's export also
+    returns each level's gate weights (outputs ``gates_semantic``, ``gates_instance``).  A
+    network the exporter cannot handle raises :class:`UserError` naming why."""
     import warnings
 
     if fmt not in FORMATS:
         raise UserError(f"--format is '{fmt}'; expected one of: {', '.join(FORMATS)}")
     meta = metadata(predictor, fmt, out, dynamic_batch, load_path)
     size = meta["input"]["size"]
-    module = LogitsOnly(predictor.model).cpu().eval()
+    module, output_names = export_module(predictor.model)
     example = torch.randn(2 if dynamic_batch else 1, 3, *size)
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     try:  # the exporters print their graph on failure: the reason goes into one line instead
         with warnings.catch_warnings(), torch.no_grad(), silent_stdout():
             warnings.simplefilter("ignore")
-            (export_onnx(module, example, out, dynamic_batch) if fmt == "onnx"
+            (export_onnx(module, example, out, dynamic_batch, output_names) if fmt == "onnx"
              else export_torchscript(module, example, out))
     except Exception as exc:
         if os.path.isfile(out):
@@ -151,13 +183,20 @@ def export_model(predictor, fmt: str, out: str, load_path: str, dynamic_batch: b
 
 
 def check_parity(module: nn.Module, exported, example: torch.Tensor, fmt: str) -> float:
-    """Max abs difference of the exported logits from the network's; UserError when too large."""
+    """Max abs difference of the exported logits from the network's (gate weights are compared
+    too); UserError when too large."""
     batch = torch.randn(3 if exported.dynamic_batch else 1, *example.shape[1:], generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
-        want = module(batch).double()
-    got = exported.logits(batch).double()
-    gap = float((got - want).abs().max())
-    if not gap <= PARITY_TOLERANCE * (1.0 + float(want.abs().max())):
+        want = module(batch)
+    want = want if isinstance(want, tuple) else (want,)
+    got = exported.outputs(batch.numpy())
+    gap = float(np.abs(got["logits"] - want[0].double().numpy()).max())
+    if not gap <= PARITY_TOLERANCE * (1.0 + float(want[0].abs().max())):
         raise UserError(f"the {fmt} export gives logits {gap:.3g} away from the PyTorch network's; expected the same "
                         f"(a network whose output depends on Python control flow cannot be traced)")
+    for name, reference in zip(exported.meta["output_names"][1:], want[1:]):
+        gate_gap = float(np.abs(got[name] - reference.double().numpy()).max())
+        if not gate_gap <= PARITY_TOLERANCE:
+            raise UserError(f"the {fmt} export gives {name} {gate_gap:.3g} away from the PyTorch network's; "
+                            f"expected the same gate weights")
     return gap

@@ -7,7 +7,7 @@ from typing import Iterable, Iterator, List, Tuple
 
 import numpy as np
 
-from ..data.images import IMAGE_EXTENSIONS, is_image_file
+from ..imagefiles import IMAGE_EXTENSIONS, is_image_file, one_line
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
 
@@ -37,17 +37,25 @@ def expand_media(inputs: Iterable[str]) -> Tuple[List[str], List[Tuple[str, str]
     return files, failed
 
 
+def upright_rgb(img) -> np.ndarray:
+    """``[H, W, 3]`` uint8 RGB of an opened PIL image (decoded here), turned upright as its EXIF
+    orientation says."""
+    from PIL import ImageOps
+
+    img.load()
+    return np.asarray(ImageOps.exif_transpose(img).convert("RGB")).copy()
+
+
 def read_picture(path: str) -> np.ndarray:
-    """``[H, W, 3]`` uint8 RGB, turned upright as its EXIF orientation says."""
-    from PIL import Image, ImageOps
+    """``[H, W, 3]`` uint8 RGB of a picture file, turned upright as its EXIF orientation says."""
+    from PIL import Image
 
     try:
         with Image.open(path) as img:
-            img.load()
-            return np.asarray(ImageOps.exif_transpose(img).convert("RGB")).copy()
+            return upright_rgb(img)
     except Exception as exc:  # PIL raises OSError, SyntaxError, ValueError, DecompressionBombError...
         kind = "picture" if path.lower().endswith(IMAGE_EXTENSIONS) else "picture or video"
-        raise MediaError(f"not a readable {kind} ({type(exc).__name__}: {' '.join(str(exc).split())}); "
+        raise MediaError(f"not a readable {kind} ({type(exc).__name__}: {one_line(exc)}); "
                          f"expected an image ({', '.join(IMAGE_EXTENSIONS)}) or a video "
                          f"({', '.join(VIDEO_EXTENSIONS)})")
 

@@ -18,7 +18,7 @@ from typing import Callable, List, Optional, Sequence, Set
 from .annotate import write_annotated
 from .crops import DEFAULT_MARGIN, MIN_FACE_FRACTION
 from .detect import DEFAULT_DETECTOR, MIN_FACE
-from .faces import Face, face_record, face_text, faces_in, model_input_side
+from .faces import Face, face_text, faces_in, model_input_side, picture_record
 from .media import MediaError, is_video_file, read_frames, read_picture
 from .timeline import Sighting, Tracker, plot_timeline, write_csv
 
@@ -46,13 +46,10 @@ def too_small_message(boxes, predictor, margin: float) -> str:
             f"least {math.ceil(MIN_FACE_FRACTION * side / (1 + 2 * margin))} px")
 
 
-def picture_line(path: str, picture, faces: Sequence[Face], names: Sequence[str], opts: FaceOptions) -> List[str]:
+def picture_line(path: str, picture, faces: Sequence[Face], names: Sequence[str], opts: FaceOptions,
+                 small: Sequence = ()) -> List[str]:
     if opts.json:
-        record = {"path": path, "width": int(picture.shape[1]), "height": int(picture.shape[0]),
-                  "num_faces": len(faces), "faces": [face_record(i, f, names, opts.top) for i, f in enumerate(faces)]}
-        if not faces:
-            record["note"] = "no face found"
-        return [json.dumps(record)]
+        return [json.dumps(picture_record(path, picture, faces, names, opts.top, small))]
     if not faces:
         return [f"{path}: no face found"]
     return [f"{path}: {face_text(i, f, names, opts.top)}" for i, f in enumerate(faces)]
@@ -69,7 +66,7 @@ def predict_picture(path: str, predictor, opts: FaceOptions, emit: Emit, fail: F
         fail(path, too_small_message(small, predictor, opts.margin))
     if opts.annotate:
         write_annotated(picture, faces, predictor.class_names, opts.annotate, path, taken)
-    for line in picture_line(path, picture, faces, predictor.class_names, opts):
+    for line in picture_line(path, picture, faces, predictor.class_names, opts, small):
         emit(line)
 
 
