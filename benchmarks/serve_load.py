@@ -160,7 +160,7 @@ def shown(path: Path) -> Path:
 
 
 def main(argv=None) -> None:
-    from leaf_plugin.serve.limits import Limits
+    from leaf_plugin.serve.upload import Limits
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--checkpoint", type=Path, default=SHIPPED.with_suffix(".pth"))

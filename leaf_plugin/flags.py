@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import MISSING, dataclass, field, fields
 from functools import lru_cache
-from typing import Any, Dict, Optional, Sequence, Tuple, Type, TypeVar
+from typing import Any, Dict, Optional, Sequence, Type, TypeVar
 
 from .errors import UserError
 

@@ -115,6 +115,26 @@ def read_jsonl(path):
         return [json.loads(line) for line in f if line.strip()]
 
 
+@pytest.fixture(scope="session")
+def fer_faces():
+    """Real faces of the shared FER2013 file by class, blank ones skipped: ``{'train': [7 x [12, 48, 48]],
+    'test': [7 x [12, 48, 48]]}`` uint8 (classes angry ... neutral). Skips the test without ../shared/data."""
+    import numpy as np
+
+    if not FER_NPZ.is_file():
+        pytest.skip(f"shared FER2013 faces not found at {FER_NPZ}")
+    out = {}
+    with np.load(FER_NPZ) as z:
+        for split, (xk, yk) in {"train": ("x_train", "y_train"), "test": ("x_val", "y_val")}.items():
+            x, y = z[xk], z[yk]
+            out[split] = []
+            for c in range(7):
+                idx = np.flatnonzero(y == c)
+                idx = idx[x[idx].reshape(len(idx), -1).std(1) > 20][:12]  # skip the blank images
+                out[split].append(x[idx].copy())
+    return out
+
+
 @pytest.fixture
 def tiny():
     return list(TINY)

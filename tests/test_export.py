@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import FER_NPZ, TINY, run_cli
+from conftest import TINY, run_cli
 
 PARITY = 1e-4  # fp32
 
@@ -27,18 +27,13 @@ def runs(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def faces(tmp_path_factory):
-    """Twelve FER2013 validation faces (blank ones skipped) as PNG files."""
-    if not FER_NPZ.is_file():
-        pytest.skip(f"shared FER2013 faces not found at {FER_NPZ}")
+def faces(tmp_path_factory, fer_faces):
+    """Twelve FER2013 validation faces (two of each of six classes) as PNG files."""
     from PIL import Image
 
     folder = tmp_path_factory.mktemp("export_faces")
-    with np.load(FER_NPZ) as data:
-        x = data["x_val"]
-    keep = np.flatnonzero(x.reshape(len(x), -1).std(axis=1) > 20)
-    for i, idx in enumerate(np.random.default_rng(0).choice(keep, 12, replace=False)):
-        Image.fromarray(x[idx]).save(folder / f"face{i:02d}.png")
+    for i, face in enumerate(f for per_class in fer_faces["test"][:6] for f in per_class[:2]):
+        Image.fromarray(face).save(folder / f"face{i:02d}.png")
     return folder
 
 

@@ -78,7 +78,7 @@ def test_default_detector_recall_on_pasted_fer_faces(bench):
 # ---- boxes, crops, tracks -----------------------------------------------------------------
 def test_square_crop_with_margin_repeats_the_edge_outside_the_picture():
     from leaf_plugin.deploy.boxes import Box
-    from leaf_plugin.deploy.crops import crop, square_box
+    from leaf_plugin.deploy.boxes import crop, square_box
 
     assert square_box(Box(10, 20, 40, 50), 0.1) == Box(0, 15, 60, 60)
     picture = np.arange(100, dtype=np.uint8).reshape(10, 10)

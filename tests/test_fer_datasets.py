@@ -31,22 +31,10 @@ RUN = ["--device", "cpu", "--use_tensorboard", "false", "--progress", "false", "
 
 
 # ---- faces and layouts ------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def faces():
-    """{'train': [7 classes x 12 faces], 'test': [7 x 12]} of 48x48 uint8, from the shared npz."""
-    if not FER_NPZ.is_file():
-        pytest.skip(f"shared FER2013 faces not found at {FER_NPZ}")
-    with np.load(FER_NPZ) as z:
-        out = {}
-        for split, (xk, yk) in {"train": ("x_train", "y_train"), "test": ("x_val", "y_val")}.items():
-            x, y = z[xk], z[yk]
-            picks = []
-            for c in range(7):
-                idx = np.flatnonzero(y == c)
-                idx = idx[x[idx].reshape(len(idx), -1).std(1) > 20][:12]  # skip the blank images
-                picks.append(x[idx].copy())
-            out[split] = picks
-    return out
+@pytest.fixture
+def faces(fer_faces):
+    """The shared faces by class (conftest's ``fer_faces``): the layouts below are written from them."""
+    return fer_faces
 
 
 def save(img: np.ndarray, path, mode="L"):

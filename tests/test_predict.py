@@ -4,10 +4,9 @@ from __future__ import annotations
 import json
 import re
 
-import numpy as np
 import pytest
 
-from conftest import FER_NPZ, TINY, run_cli
+from conftest import TINY, run_cli
 
 DIGITS = [str(d) for d in range(10)]
 LINE = re.compile(r"^(?P<path>.+): (?P<rest>.+)$")
@@ -27,15 +26,13 @@ def run(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def faces(tmp_path_factory):
-    """Six FER2013 faces (grey, 48x48) as PNG and JPEG files, plus a broken 'image'."""
-    if not FER_NPZ.is_file():
-        pytest.skip(f"FER2013 file {FER_NPZ} is absent")
+def faces(tmp_path_factory, fer_faces):
+    """Six FER2013 faces (grey, 48x48; one of each of six classes) as PNG and JPEG files, a colour one
+    in a sub-folder, and a text file."""
     from PIL import Image
 
     folder = tmp_path_factory.mktemp("faces")
-    with np.load(FER_NPZ) as data:
-        x = data["x_val"][:6]
+    x = [per_class[0] for per_class in fer_faces["test"][:6]]
     for i, img in enumerate(x):
         Image.fromarray(img).save(folder / f"face{i}.{'png' if i < 3 else 'jpg'}")
     sub = folder / "more"

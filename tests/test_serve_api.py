@@ -21,7 +21,7 @@ DIGITS = [str(d) for d in range(10)]
 def app_for(path, kind: str, **limits):
     from leaf_plugin.deploy.models import load_model
     from leaf_plugin.serve.app import ServeOptions, create_app
-    from leaf_plugin.serve.limits import Limits
+    from leaf_plugin.serve.upload import Limits
 
     loaded = load_model(load_path=str(path), device="cpu") if kind == "checkpoint" else \
         load_model(model=str(path), device="cpu")
@@ -132,10 +132,10 @@ BAD = bad_requests(max_bytes=1_000_000, max_pixels=2_000_000)
 @pytest.mark.parametrize("name,kwargs,status,words", BAD, ids=[b[0] for b in BAD])
 def test_bad_requests_get_one_line_json_errors_and_the_server_goes_on(client, monkeypatch, name, kwargs, status,
                                                                       words):
-    import leaf_plugin.serve.decode as decode
+    import leaf_plugin.serve.upload as upload
 
-    decoded, real = [], decode.upright_rgb
-    monkeypatch.setattr(decode, "upright_rgb", lambda img: decoded.append(img.size) or real(img))
+    decoded, real = [], upload.upright_rgb
+    monkeypatch.setattr(upload, "upright_rgb", lambda img: decoded.append(img.size) or real(img))
     start = time.perf_counter()
     response = client.post("/api/predict", **kwargs)
     seconds = time.perf_counter() - start

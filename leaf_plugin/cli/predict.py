@@ -29,7 +29,7 @@ from ..imagefiles import IMAGE_EXTENSIONS, is_image_file, one_line
 
 
 def parser() -> OneLineParser:
-    from ..deploy.crops import DEFAULT_MARGIN
+    from ..deploy.boxes import DEFAULT_MARGIN
     from ..deploy.detect import DEFAULT_DETECTOR, DETECTORS, MIN_FACE
 
     p = OneLineParser(prog="semilearn predict",

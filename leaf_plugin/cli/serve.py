@@ -17,11 +17,11 @@ from typing import List
 
 from ..errors import UserError
 from ..flags import OneLineParser
-from ..serve.limits import MB, Limits
+from ..serve.upload import MB, Limits
 
 
 def parser() -> OneLineParser:
-    from ..deploy.crops import DEFAULT_MARGIN
+    from ..deploy.boxes import DEFAULT_MARGIN
     from ..deploy.detect import DEFAULT_DETECTOR, DETECTORS, MIN_FACE
 
     defaults = Limits()

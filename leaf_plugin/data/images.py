@@ -32,7 +32,7 @@ from PIL import Image
 from semilearn.datasets.cv_datasets.datasetbase import BasicDataset
 
 from ..errors import UserError
-from ..imagefiles import IMAGE_EXTENSIONS, is_image_file, one_line  # noqa: F401  (re-exported)
+from ..imagefiles import is_image_file, one_line
 from ..logs import get_run_logger, training_logger_name
 
 SKIP_HINT = "pass --skip_bad_images true to skip such images"

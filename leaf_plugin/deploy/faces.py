@@ -11,7 +11,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from .boxes import Box
-from .crops import DEFAULT_MARGIN, face_crop, too_small
+from .boxes import DEFAULT_MARGIN, face_crop, too_small
 from .detect import DEFAULT_DETECTOR, MIN_FACE, detect_faces
 from .media import MediaError
 

@@ -4,14 +4,23 @@
 classify: :func:`leaf_plugin.deploy.faces.faces_in`) on one uploaded picture and answers its
 :func:`~leaf_plugin.deploy.faces.picture_record`.  Every refused request gets
 ``{"error": "..."}`` with its status; the server goes on serving after each.
+
+One inference runs at a time, on one thread, behind a bounded queue (:class:`InferenceWorker`):
+a request takes a slot before its body is read; with every slot taken (the one being analysed
+plus ``queue`` waiting) it is answered 503 at once, with ``Retry-After``.  Memory is then bounded
+by the slots times the upload cap, whatever the burst.  Slots are counted on the event loop, so
+no lock is needed; the analysis runs on the worker's single thread, in arrival order.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Tuple
+from typing import AsyncIterator, Callable, Tuple, TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -19,16 +28,46 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
-from ..deploy.crops import DEFAULT_MARGIN
+from ..deploy.boxes import DEFAULT_MARGIN
 from ..deploy.detect import DEFAULT_DETECTOR, MIN_FACE
 from ..deploy.faces import faces_in, picture_record
 from ..deploy.media import MediaError
 from ..deploy.models import LoadedModel
-from .decode import decode_picture
-from .limits import Limits, RequestError
 from .schema import ErrorBody, Health, ModelInfo, PictureResult
-from .upload import FIELD, Upload, parse_upload, read_body
-from .worker import InferenceWorker
+from .upload import FIELD, Limits, RequestError, Upload, decode_picture, parse_upload, read_body
+
+T = TypeVar("T")
+
+
+class InferenceWorker:
+    """Admission control (``slot``) and the single inference thread (``run``)."""
+
+    def __init__(self, limits: Limits):
+        self.limits = limits
+        self.capacity = limits.queue + 1
+        self.pending = 0
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
+
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        """Hold one of the slots while a request is read and analysed; 503 when none is free."""
+        if self.pending >= self.capacity:
+            raise RequestError(503, f"busy: {self.pending} requests are being analysed or waiting (the most is "
+                                    f"{self.capacity}); expected a retry after {self.limits.retry_after} s",
+                               {"Retry-After": str(self.limits.retry_after)})
+        self.pending += 1
+        try:
+            yield
+        finally:
+            self.pending -= 1
+
+    async def run(self, fn: Callable[..., T], *args) -> T:
+        """``fn(*args)`` on the inference thread."""
+        return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
 
 STATIC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
 LOG = logging.getLogger("leaf_plugin.serve")

@@ -60,7 +60,6 @@ def test_compare_grid_csv_table_and_resume(tmp_path, capsys):
 
 
 def test_summary_statistics_by_hand():
-    compare = load_compare()
     rows = [{"algorithm": a, "seed": s, "top1": t, "balanced_acc": b, "wall_time_s": "10"}
             for a, s, t, b in [("fixmatch", 0, "0.40", "0.30"), ("fixmatch", 1, "0.42", "0.32"),
                                ("leaf_fixmatch", 0, "0.43", "0.33"), ("leaf_fixmatch", 1, "0.43", "0.35")]]
@@ -268,7 +267,6 @@ def test_study_headline_puts_each_leaf_host_at_its_shipped_default(tmp_path, cap
 
 
 def test_late_fall_table_reads_each_curve_against_its_tail():
-    compare = load_compare()
     rows = [{"algorithm": "fixmatch", "seed": s, "settings": "k", "top1_tail": t} for s, t in ((1, "0.40"), (0, "0.38"))]
     rows.append({"algorithm": "supervised", "seed": 0, "settings": "k", "top1_tail": ""})  # no tail: left out
     curves = {("fixmatch", 0, "k"): {"eval": [[500, 0.30], [1000, 0.42], [1500, 0.38]]},
@@ -292,7 +290,6 @@ def test_settings_key_does_not_depend_on_where_the_checkout_is():
 
 
 def test_tail_headline_and_paired_interval_by_hand():
-    compare = load_compare()
     rows = []
     for seed, (host, leaf) in enumerate([(0.40, 0.43), (0.42, 0.43), (0.41, 0.45)]):
         rows.append({"algorithm": "fixmatch", "seed": seed, "top1": "0.30", "balanced_acc": "0.3",

@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import importlib.util
 from functools import lru_cache
-from pathlib import Path
 from typing import List, Tuple
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[2]
-FERPLUS_NPZ = (REPO / ".." / "shared" / "data" / "ferplus" / "ferplus_dev.npz").resolve()
+from conftest import FERPLUS_NPZ, REPO  # noqa: E402  (tests/ is on the path)
 
 
 @lru_cache(maxsize=None)
