@@ -93,38 +93,35 @@ def test_run_summary_and_curves_table_by_hand(tmp_path):
     assert "| leaf_fixmatch | 2 | 25.0 / 37.5 | 0.50 | 1.50 |" in table
 
 
-def test_fer2013_grid_cells_are_the_cpu_configs():
-    """Each FER2013 grid cell trains with exactly the settings of usb_configs/<alg>_fer2013_175_0.yaml."""
+CONFIG_ALGORITHMS = ("fixmatch", "leaf_fixmatch", "flexmatch", "leaf_flexmatch", "freematch", "leaf_freematch", "leaf")
+
+
+def assert_cells_are_configs(grid_argv, config_stem):
+    """Each cell of the grid ``grid_argv`` trains with exactly the settings of
+    usb_configs/<alg>_<config_stem>_0.yaml (paths compared once resolved)."""
     from leaf_plugin.arguments import parse_train_args
 
     compare = load_compare()
-    opts = compare.build_parser().parse_args(["--name", "x"])
+    opts = compare.build_parser().parse_args(["--name", "x", *grid_argv])
     not_training = {"c", "num_eval_iter", "eval_batch_size", "data_dir", "device", "use_tensorboard"}
-    for alg in ("fixmatch", "leaf_fixmatch", "flexmatch", "leaf_flexmatch", "freematch", "leaf_freematch", "leaf"):
-        config = vars(parse_train_args(["--c", str(REPO / "usb_configs" / f"{alg}_fer2013_175_0.yaml")]))
-        cell = vars(parse_train_args(["--algorithm", alg, *compare.cell_argv(opts, alg, 0)]))
-        differ = {k: (config.get(k), cell.get(k)) for k in (set(config) | set(cell)) - not_training
-                  if config.get(k) != cell.get(k)}
-        assert not differ, (alg, differ)
-
-
-@pytest.mark.parametrize("protocol,labels", [("ferplus", 800), ("ferplus_200", 200)])
-def test_ferplus_grid_cells_are_the_cpu_configs(protocol, labels):
-    """Each FERPlus grid cell, from the SimCLR start, trains with the settings of
-    usb_configs/<alg>_ferplus_<labels>_0.yaml."""
-    from leaf_plugin.arguments import parse_train_args
-
-    compare = load_compare()
-    opts = compare.build_parser().parse_args(["--name", "x", "--protocol", protocol, "--pretrain_path",
-                                              "benchmarks/checkpoints/simclr_fer2013_leaf_cnn4.pth"])
-    not_training = {"c", "num_eval_iter", "eval_batch_size", "data_dir", "device", "use_tensorboard"}
-    for alg in ("fixmatch", "leaf_fixmatch", "flexmatch", "leaf_flexmatch", "freematch", "leaf_freematch", "leaf"):
-        config = vars(parse_train_args(["--c", str(REPO / "usb_configs" / f"{alg}_ferplus_{labels}_0.yaml")]))
+    for alg in CONFIG_ALGORITHMS:
+        config = vars(parse_train_args(["--c", str(REPO / "usb_configs" / f"{alg}_{config_stem}_0.yaml")]))
         cell = vars(parse_train_args(["--algorithm", alg, *compare.cell_argv(opts, alg, 0)]))
         differ = {k: (config.get(k), cell.get(k)) for k in (set(config) | set(cell)) - not_training
                   if config.get(k) != cell.get(k)}
         assert not differ, (alg, differ)
         assert Path(cell["data_dir"]).resolve() == (REPO / config["data_dir"]).resolve()
+
+
+def test_fer2013_grid_cells_are_the_cpu_configs():
+    assert_cells_are_configs([], "fer2013_175")
+
+
+@pytest.mark.parametrize("protocol,labels", [("ferplus", 800), ("ferplus_200", 200)])
+def test_ferplus_grid_cells_are_the_cpu_configs(protocol, labels):
+    """From the SimCLR start, as the FERPlus configs."""
+    assert_cells_are_configs(["--protocol", protocol, "--pretrain_path",
+                              "benchmarks/checkpoints/simclr_fer2013_leaf_cnn4.pth"], f"ferplus_{labels}")
 
 
 def load_study():
