@@ -54,7 +54,7 @@ def main(argv=None) -> int:
     p.add_argument("--data", default=str(NPZ))
     opts = p.parse_args(argv)
 
-    import leaf_plugin  # noqa: F401  (registers the nets)
+    import leaf_plugin  # noqa: F401  (registers the nets once semilearn is imported)
     from leaf_plugin.data.builders import small_eval_transform
     from leaf_plugin.data.splits import balanced_split
     from leaf_plugin.nets.pretrained import load_pretrained_backbone
@@ -62,7 +62,7 @@ def main(argv=None) -> int:
 
     data = dict(np.load(opts.data))
     transform = small_eval_transform(argparse.Namespace(img_size=48, aug_recipe=None))
-    print(f"| start | seed | top-1 (%) | balanced (%) |\n|---|---|---|---|")
+    print("| start | seed | top-1 (%) | balanced (%) |\n|---|---|---|---|")
     for seed in opts.seeds:
         lb_idx, _ = balanced_split(data["y_train"], opts.num_labels, 7, seed)
         for name in ("random", "checkpoint"):
