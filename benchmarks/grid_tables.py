@@ -150,6 +150,34 @@ def late_fall_table(rows: List[dict], curves: Dict[tuple, dict], algorithms: Lis
                       "|---|---|---|---|---|---|", *lines])
 
 
+def paired_peak_table(rows: List[dict], curves: Dict[tuple, dict]) -> str:
+    """Per host pair, the tail score's paired difference split in two: how much higher the
+    LEAF-wrapped run's highest evaluation is than the host's, and how much less it falls from
+    there to its tail score (so that tail difference = highest difference + fall difference).
+    Means over seeds with their 90 % t interval; it describes the curves, nothing is chosen by it."""
+    runs = {(r["algorithm"], int(r["seed"])): (max(v for _, v in curves[cell_key(r)]["eval"]), float(r["top1_tail"]))
+            for r in rows if cell_key(r) in curves and has_tail(r)}
+
+    def cell(values: List[float]) -> str:
+        low, high = t_interval(values)
+        return f"{statistics.mean(values):+.2f}" + ("" if low != low else f" [{low:+.2f}, {high:+.2f}]")
+
+    lines = []
+    for host in HOSTS:
+        seeds = sorted(s for a, s in runs if a == host and (f"leaf_{host}", s) in runs)
+        if not seeds:
+            continue
+        pairs = [(runs[(f"leaf_{host}", s)], runs[(host, s)]) for s in seeds]
+        top = [100 * (leaf[0] - base[0]) for leaf, base in pairs]
+        fall = [100 * ((base[0] - base[1]) - (leaf[0] - leaf[1])) for leaf, base in pairs]
+        tail = [100 * (leaf[1] - base[1]) for leaf, base in pairs]
+        lines.append(f"| leaf_{host} - {host} | {','.join(map(str, seeds))} | {cell(top)} | {cell(fall)} | {cell(tail)} |")
+    if not lines:
+        return ""
+    return "\n".join(["| pair | seeds | highest evaluation: LEAF - host (points) | falls less than the host by "
+                      "(points) | tail top-1: LEAF - host (points) |", "|---|---|---|---|---|", *lines])
+
+
 def plot(rows: List[dict], algorithms: List[str], out_prefix: Path, curves: Dict[tuple, dict]) -> List[Path]:
     """Bar chart with error bars, and the mean learning curve per algorithm from ``curves``."""
     import matplotlib

@@ -195,9 +195,9 @@ def headline(opts) -> str:
     for name in grids.values():
         curves.update(grid_tables.read_curves(Path(opts.results_dir) / f"{name}_curves.jsonl"))
     sources = "; ".join(f"{alg}: {name}.csv" if alg else f"{name}.csv" for alg, name in grids.items())
-    fall = grid_tables.late_fall_table(rows, curves, compare.DEFAULT_GRID)
+    shape = [grid_tables.late_fall_table(rows, curves, compare.DEFAULT_GRID), grid_tables.paired_peak_table(rows, curves)]
     return "\n\n".join([grid_tables.summarise(rows, compare.DEFAULT_GRID), f"(rows from {sources})",
-                         *([fall] if fall else [])])
+                         *filter(None, shape)])
 
 
 def table(opts) -> str:

@@ -276,6 +276,28 @@ def test_late_fall_table_reads_each_curve_against_its_tail():
     assert grid_tables.late_fall_table(rows, {}, ["fixmatch"]) == ""
 
 
+def test_paired_peak_table_splits_the_tail_difference_by_hand():
+    def row(alg, seed, tail):
+        return {"algorithm": alg, "seed": seed, "settings": "k", "top1_tail": tail}
+
+    rows = [row("fixmatch", 0, "0.38"), row("leaf_fixmatch", 0, "0.42"), row("fixmatch", 1, "0.39"),
+            row("leaf_fixmatch", 1, "0.39"), row("leaf_flexmatch", 0, "0.50")]  # flexmatch: no host cell, no row
+    curves = {("fixmatch", 0, "k"): {"eval": [[500, 0.30], [1000, 0.42], [1500, 0.38]]},
+              ("leaf_fixmatch", 0, "k"): {"eval": [[500, 0.31], [1000, 0.43], [1500, 0.42]]},
+              ("fixmatch", 1, "k"): {"eval": [[500, 0.35], [1000, 0.40]]},
+              ("leaf_fixmatch", 1, "k"): {"eval": [[500, 0.36], [1000, 0.39]]},
+              ("leaf_flexmatch", 0, "k"): {"eval": [[500, 0.50]]}}
+    table = grid_tables.paired_peak_table(rows, curves)
+    # highest: 43 - 42 = +1, 39 - 40 = -1; falls: host 4 and 1, LEAF 1 and 0, so less by 3 and 1;
+    # tail: +4 and 0 (= highest + falls less). Two seeds: t(0.95, 1) = 6.313752 times sd / sqrt(2).
+    half = 6.313752 * statistics.stdev([1.0, -1.0]) / 2 ** 0.5
+    tail_half = 6.313752 * statistics.stdev([4.0, 0.0]) / 2 ** 0.5
+    assert (f"| leaf_fixmatch - fixmatch | 0,1 | +0.00 [{-half:+.2f}, {half:+.2f}] | "
+            f"+2.00 [{2 - half:+.2f}, {2 + half:+.2f}] | +2.00 [{2 - tail_half:+.2f}, {2 + tail_half:+.2f}] |") in table
+    assert "flexmatch" not in table
+    assert grid_tables.paired_peak_table(rows, {}) == ""
+
+
 def test_settings_key_does_not_depend_on_where_the_checkout_is():
     compare = load_compare()
     argv = compare.cell_argv(compare.build_parser().parse_args(["--name", "x"]), "fixmatch", 0)
