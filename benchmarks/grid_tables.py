@@ -60,6 +60,12 @@ def t_interval(values: List[float], level: float = 0.90) -> tuple:
     return mean - half, mean + half
 
 
+def interval_text(values: List[float]) -> str:
+    """``[low, high]`` of :func:`t_interval` in points with their signs, ``-`` for fewer than two values."""
+    low, high = t_interval(values)
+    return "-" if low != low else f"[{low:+.2f}, {high:+.2f}]"
+
+
 def summarise(rows: List[dict], algorithms: List[str]) -> str:
     """The markdown tables: per algorithm, and the paired leaf_host - host differences with a
     90 % t interval over seeds.  When every row has a tail score (the mean top-1 of the last
@@ -97,10 +103,8 @@ def summarise(rows: List[dict], algorithms: List[str]) -> str:
             continue
         diffs = [100 * (float(leaf[s][score]) - float(base[s][score])) for s in seeds]
         per_seed = ", ".join(f"{s}: {d:+.2f}" for s, d in zip(seeds, diffs))
-        low, high = t_interval(diffs)
-        interval = "-" if low != low else f"[{low:+.2f}, {high:+.2f}]"
         paired.append(f"| leaf_{host} - {host} | {per_seed} | {statistics.mean(diffs):+.2f} | {min(diffs):+.2f} | "
-                      f"{interval} |")
+                      f"{interval_text(diffs)} |")
     if paired:
         what = "tail top-1" if tail else "top-1"
         lines += ["", f"| paired {what} difference (points) | per seed | mean | min | 90 % interval of the mean |",
@@ -159,8 +163,8 @@ def paired_peak_table(rows: List[dict], curves: Dict[tuple, dict]) -> str:
             for r in rows if cell_key(r) in curves and has_tail(r)}
 
     def cell(values: List[float]) -> str:
-        low, high = t_interval(values)
-        return f"{statistics.mean(values):+.2f}" + ("" if low != low else f" [{low:+.2f}, {high:+.2f}]")
+        interval = interval_text(values)
+        return f"{statistics.mean(values):+.2f}" + ("" if interval == "-" else f" {interval}")
 
     lines = []
     for host in HOSTS:

@@ -226,13 +226,12 @@ def table(opts) -> str:
     for name, rows in found.items():
         rows = sorted(rows, key=lambda r: int(r["seed"]))
         diffs = [100 * (float(r[score]) - float(base[int(r["seed"])][score])) for r in rows if int(r["seed"]) in base]
-        low, high = grid_tables.t_interval(diffs)
         flags = " ".join(VARIANTS[name][0]) or "(none)"
         lines.append(f"| {name} | `{flags}` | {','.join(r['seed'] for r in rows)} | "
                      f"{mean([float(r[score]) for r in rows])} | {mean([float(r[balanced]) for r in rows])} | "
                      f"{' / '.join(f'{d:+.2f}' for d in diffs) or '-'} | "
                      f"{f'{statistics.mean(diffs):+.2f}' if diffs else '-'} | {f'{min(diffs):+.2f}' if diffs else '-'} | "
-                     f"{'-' if low != low else f'[{low:+.2f}, {high:+.2f}]'} |")
+                     f"{grid_tables.interval_text(diffs)} |")
     if other:
         lines.append(f"\n({other} cell(s) at these iterations and seeds ran with other protocol flags "
                      f"and are left out; the commit in each CSV row prints them)")
@@ -263,10 +262,9 @@ def levels_table(opts) -> str:
              f"({'tail ' if tail else ''}top-1 points) | mean | 90 % interval |", "|---|---|---|---|---|---|"]
     for name, rows in pairs.items():
         gains = [100 * (float(full[int(r["seed"])][score]) - float(r[score])) for r in rows]
-        low, high = grid_tables.t_interval(gains)
         lines.append(f"| {LEVEL_NAMES[name.removeprefix('ls_')]} | {name} | {','.join(r['seed'] for r in rows)} | "
                      f"{' / '.join(f'{g:+.2f}' for g in gains)} | {statistics.mean(gains):+.2f} | "
-                     f"{'-' if low != low else f'[{low:+.2f}, {high:+.2f}]'} |")
+                     f"{grid_tables.interval_text(gains)} |")
     return "\n".join(lines)
 
 
