@@ -12,6 +12,8 @@ holds only the cells whose settings key is the variant's.
 
     # the current protocol (6,000 iterations, tail score), against the headline grid
     python benchmarks/study.py --host fixmatch --variants no_category min_pos_2 --seeds 0 1 2 --threads 1
+    # a candidate default against the shipped one, paired by seed (FERPlus screens)
+    python benchmarks/study.py --protocol ferplus --variants learn_scale --versus default --seeds 0 1 2 --table-only
     # the ablation table of the method's levels at the shipped defaults, every host (runs what is
     # missing, then prints)
     python benchmarks/study.py --ablation --seeds 0 1 2 --threads 1
@@ -212,11 +214,13 @@ def table(opts) -> str:
         other += others
         if rows:
             found[name] = rows
-    every = [r for rows in found.values() for r in rows] + list(base.values())
+    versus = opts.versus or opts.host  # what each variant is paired with: the host, or another variant
+    ref = base if versus == opts.host else {int(r["seed"]): r for r in variant_cells(opts, versus)[0]}
+    every = [r for rows in found.values() for r in rows] + list(base.values()) + list(ref.values())
     tail = bool(every) and all(grid_tables.has_tail(r) for r in every)
     score, balanced = ("top1_tail", "balanced_tail") if tail else ("top1", "balanced_acc")
     what = "tail " if tail else ""
-    lines = [f"| variant | flags | seeds | {what}top-1 (%) | {what}balanced (%) | vs {opts.host}, per seed (points) "
+    lines = [f"| variant | flags | seeds | {what}top-1 (%) | {what}balanced (%) | vs {versus}, per seed (points) "
              f"| mean | min | 90 % interval |", "|---|---|---|---|---|---|---|---|---|"]
     hosts = [base[s] for s in sorted(base) if s in opts.seeds]
     if hosts:
@@ -225,7 +229,8 @@ def table(opts) -> str:
                      f"| | | | |")
     for name, rows in found.items():
         rows = sorted(rows, key=lambda r: int(r["seed"]))
-        diffs = [100 * (float(r[score]) - float(base[int(r["seed"])][score])) for r in rows if int(r["seed"]) in base]
+        diffs = [100 * (float(r[score]) - float(ref[int(r["seed"])][score])) for r in rows
+                 if int(r["seed"]) in ref and name != versus]
         flags = " ".join(VARIANTS[name][0]) or "(none)"
         lines.append(f"| {name} | `{flags}` | {','.join(r['seed'] for r in rows)} | "
                      f"{mean([float(r[score]) for r in rows])} | {mean([float(r[balanced]) for r in rows])} | "
@@ -281,6 +286,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--baseline", default=None,
                    help="grid CSV whose host rows are the baseline (default: the protocol's headline grid: "
                         + ", ".join(f"{k}: {v}" for k, v in BASELINES.items()) + ")")
+    p.add_argument("--versus", default=None, choices=list(VARIANTS),
+                   help="pair each variant with this variant's cells of the same seed instead of the host's "
+                        "(e.g. --versus default: a candidate default against the shipped one)")
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--results_dir", default=str(compare.HERE / "results"))
     p.add_argument("--runs_dir", default=str(compare.REPO / "runs" / "compare"))

@@ -137,7 +137,7 @@ def load_study():
 def study_opts(tmp_path, **kw):
     base = dict(results_dir=str(tmp_path), baseline="grid", num_train_iter=1200, seeds=[0, 1], pretrain_path="",
                 threads=1, runs_dir=str(tmp_path / "runs"), variants=["default", "faithful", "scale_4"],
-                host="fixmatch", protocol="fer2013_v1")
+                host="fixmatch", protocol="fer2013_v1", versus=None)
     base.update(kw)
     return argparse.Namespace(**base)
 
@@ -169,6 +169,11 @@ def test_study_table_pairs_each_variant_with_fixmatch(tmp_path):
         in table
     assert "(1 cell(s) at these iterations and seeds ran with other protocol flags" in table
     assert "scale_4" not in table  # no cells yet: no row
+    # the same cells paired with the shipped default instead of the host: faithful - default at seed 0
+    versus = study.table(study_opts(tmp_path, versus="default"))
+    assert "| variant | flags | seeds | top-1 (%) | balanced (%) | vs default, per seed (points)" in versus
+    assert "| default | `(none)` | 0 | 41.00 | 30.00 | - | - | - | - |" in versus
+    assert "| faithful | `--leaf_faithful true` | 0,1 | 40.00 | 30.00 | +2.00 | +2.00 | +2.00 | - |" in versus
 
 
 def test_study_of_another_host_reads_its_own_csv_and_the_tail_score(tmp_path):
