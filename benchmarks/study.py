@@ -12,7 +12,7 @@ holds only the cells whose settings key is the variant's.
 
     # the current protocol (6,000 iterations, tail score), against the headline grid
     python benchmarks/study.py --host fixmatch --variants no_category min_pos_2 --seeds 0 1 2 --threads 1
-    # a candidate default against the shipped one, paired by seed (FERPlus screens)
+    # a candidate default against the headline grid's leaf_<host> cells, paired by seed (FERPlus screens)
     python benchmarks/study.py --protocol ferplus --variants learn_scale --versus default --seeds 0 1 2 --table-only
     # the ablation table of the method's levels at the shipped defaults, every host (runs what is
     # missing, then prints)
@@ -288,7 +288,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                         + ", ".join(f"{k}: {v}" for k, v in BASELINES.items()) + ")")
     p.add_argument("--versus", default=None, choices=list(VARIANTS),
                    help="pair each variant with this variant's cells of the same seed instead of the host's "
-                        "(e.g. --versus default: a candidate default against the shipped one)")
+                        "(e.g. --versus default: against the headline grid's own leaf_<host> cells)")
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--results_dir", default=str(compare.HERE / "results"))
     p.add_argument("--runs_dir", default=str(compare.REPO / "runs" / "compare"))
