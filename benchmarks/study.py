@@ -215,7 +215,10 @@ def table(opts) -> str:
         if rows:
             found[name] = rows
     versus = opts.versus or opts.host  # what each variant is paired with: the host, or another variant
-    ref = base if versus == opts.host else {int(r["seed"]): r for r in variant_cells(opts, versus)[0]}
+    if opts.versus is None:
+        ref = base
+    else:  # the cells already read when --versus is among --variants, else read now
+        ref = {int(r["seed"]): r for r in found.get(opts.versus) or variant_cells(opts, opts.versus)[0]}
     every = [r for rows in found.values() for r in rows] + list(base.values()) + list(ref.values())
     tail = bool(every) and all(grid_tables.has_tail(r) for r in every)
     score, balanced = ("top1_tail", "balanced_tail") if tail else ("top1", "balanced_acc")
