@@ -1,8 +1,8 @@
 """Does LEAF's category level find the faces humans find ambiguous?  The FERPlus grid's final EMA models.
 
-For each host pair and seed of a FERPlus grid (``compare.py --protocol ferplus``), the
-``leaf_<host>`` model's positive sets on FERPlus Valid (LEAF's rule, the run's ``--leaf_tau`` /
-``--leaf_max_pos``) against the entropy of each face's ten votes, beside the host's top ``n`` of
+For each host pair and seed of a FERPlus headline grid (``compare.py --protocol ferplus``;
+every ``leaf_<host>`` at its shipped default, as in ``study.py --headline``), the ``leaf_<host>``
+model's positive sets on FERPlus Valid (LEAF's rule, the run's ``--leaf_tau`` / ``--leaf_max_pos``) against the entropy of each face's ten votes, beside the host's top ``n`` of
 the same size per face and the host's own set by the same rule (:mod:`leaf_plugin.ambiguity`).
 The models' probabilities on Valid are kept in ``results/<name>_valid_probs.npz`` (float16, one
 array per cell), so the tables are remade from a fresh clone once the run folders are gone.
@@ -20,7 +20,8 @@ from typing import Dict, List, Optional
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from grid_tables import HOSTS, read_rows  # noqa: E402
+from grid_tables import HOSTS  # noqa: E402
+from study import grid_opts, headline_rows  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 FERPLUS_NPZ = HERE.parent.parent / "shared" / "data" / "ferplus" / "ferplus_dev.npz"
@@ -79,7 +80,7 @@ def mean_rows(per_seed: List[list]):
 
 def main(argv: Optional[List[str]] = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--name", default="ferplus", help="the grid: results/<name>.csv")
+    p.add_argument("--name", default="ferplus", help="the headline grid: results/<name>.csv (ferplus or ferplus_200)")
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
     p.add_argument("--results_dir", type=Path, default=HERE / "results", help="where the grid's CSV is")
     p.add_argument("--out_dir", type=Path, default=HERE / "results", help="where the probabilities, PNG go")
@@ -96,8 +97,12 @@ def main(argv: Optional[List[str]] = None) -> int:
               f"ferplus_dev.npz beside the checkout (or --data)", file=sys.stderr)
         return 2
     valid = read_ferplus(str(opts.data), "plurality")[1]
-    rows = [r for r in read_rows(opts.results_dir / f"{opts.name}.csv") if int(r["seed"]) in opts.seeds
-            and r["algorithm"] in (*HOSTS, *(f"leaf_{h}" for h in HOSTS))]
+    try:  # every leaf_<host> at its shipped default, as in study.py --headline
+        rows = headline_rows(grid_opts(opts.name, opts.results_dir, opts.seeds))[0]
+    except ValueError as err:
+        print(f"ambiguity.py: {err}", file=sys.stderr)
+        return 2
+    rows = [r for r in rows if r["algorithm"] in (*HOSTS, *(f"leaf_{h}" for h in HOSTS))]
     probs = update_probs(rows, opts.out_dir / f"{opts.name}_valid_probs.npz", valid.images)
     cell = {(r["algorithm"], int(r["seed"])): probs.get(cell_name(r)) for r in rows}
     rule = LeafLoss()  # every leaf_ host runs at LEAF's rule: tau 0.9, at most 3 classes

@@ -16,8 +16,9 @@ mean of the last evaluations in the curves), and how closely the top-1 differenc
 
 ``--png`` draws the same quantities over training, one column per host (host grey, LEAF blue).
 ``--leaf_variant V`` takes the LEAF-wrapped hosts' runs from ``study.py`` variant V's curves
-(``study_<host>_V``, ``study_V`` for FixMatch) instead of the grid's own ``leaf_<host>`` cells;
-``--leaf_variant shipped`` takes each host's shipped default (``study.py --headline``'s rows).
+(``study_<host>_V``, ``study_V`` for FixMatch; the runs on the protocol of the headline grid
+``--name``) instead of the grid's own ``leaf_<host>`` cells; ``--leaf_variant shipped`` takes each
+host's shipped default (``study.py --headline``'s rows).
 
     python benchmarks/pseudo_labels.py --name fer2013_v2 --png
     python benchmarks/pseudo_labels.py --name fer2013_v2 --leaf_variant learn_scale --png
@@ -35,7 +36,7 @@ from typing import Dict, List, Optional, Sequence
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from compare import HERE, HOSTS  # noqa: E402
 from leaf_plugin.history import TAIL_EVALUATIONS  # noqa: E402
-from study import shipped, study_name  # noqa: E402
+import study  # noqa: E402
 
 RESULTS = HERE / "results"
 KEYS = ("pl_mask_ratio", "pl_accuracy", "leaf_pos_hit", "leaf_pos_size_rejected")
@@ -47,13 +48,23 @@ def read_entries(path: Path) -> List[dict]:
     return [e for e in entries if e.get("diagnostics")]
 
 
-def variant_curves(results_dir: Path, variant: str) -> Dict[str, Path]:
-    """Per host, the curves file of ``study.py`` variant ``variant`` where it exists; ``shipped``
-    is each host's shipped default, whose curves are the grid's own where that is ``default``."""
-    names = {host: shipped(host) if variant == "shipped" else variant for host in HOSTS}
-    paths = {host: results_dir / f"{study_name(host, name)}_curves.jsonl" for host, name in names.items()
-             if name != "default"}
-    return {host: path for host, path in paths.items() if path.exists()}
+def with_leaf_variant(entries: List[dict], results_dir: Path, grid: str, variant: str) -> List[dict]:
+    """``entries`` (the headline grid ``grid``'s) with the ``leaf_<host>`` runs of ``study.py``
+    variant ``variant`` in place of the grid's own, per host where that variant has runs;
+    ``shipped``: each host's shipped default (``study.py --headline``'s rows). A study's runs are
+    matched by the variant's settings key on the grid's protocol, so a study file that also holds
+    another protocol's cells gives only this one's. ``ValueError`` where ``grid`` is no headline grid."""
+    opts = study.grid_opts(grid, results_dir, sorted({int(e["seed"]) for e in entries}))
+    variants = study.replaced_hosts(opts.protocol) if variant == "shipped" else dict.fromkeys(HOSTS, variant)
+    for host, name in variants.items():
+        h = study.host_opts(opts, host)
+        key, leaf = study.settings(h, name), f"leaf_{host}"
+        path = results_dir / f"{study.csv_name(h, name)}_curves.jsonl"
+        runs = [e for e in (read_entries(path) if path.exists() else [])
+                if e["algorithm"] == leaf and e["settings"] == key and int(e["seed"]) in opts.seeds]
+        if runs:
+            entries = [e for e in entries if e["algorithm"] != leaf] + runs
+    return entries
 
 
 def window_means(entry: dict, start_fraction: float) -> Dict[str, Optional[float]]:
@@ -193,14 +204,21 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"pseudo_labels.py: {path} does not exist; expected a compare.py curves file", file=sys.stderr)
         return 2
     entries = read_entries(path)
+    if opts.leaf_variant and opts.leaf_variant != "shipped" and opts.leaf_variant not in study.VARIANTS:
+        print(f"pseudo_labels.py: --leaf_variant '{opts.leaf_variant}' is no study.py variant; expected 'shipped' "
+              f"or one of study.py's --variants", file=sys.stderr)
+        return 2
     if opts.leaf_variant:
-        studies = variant_curves(path.parent, opts.leaf_variant)
-        if not studies and opts.leaf_variant != "shipped":
-            print(f"pseudo_labels.py: no study_*{opts.leaf_variant}_curves.jsonl in {path.parent}; expected the "
-                  f"curves of a study.py variant", file=sys.stderr)
+        before = entries
+        try:
+            entries = with_leaf_variant(entries, path.parent, opts.name or "", opts.leaf_variant)
+        except ValueError as err:
+            print(f"pseudo_labels.py: --leaf_variant needs --name to be a headline grid: {err}", file=sys.stderr)
             return 2
-        entries = [e for e in entries if e["algorithm"] not in {f"leaf_{host}" for host in studies}]
-        entries += [e for p in studies.values() for e in read_entries(p)]
+        if entries is before and opts.leaf_variant != "shipped":
+            print(f"pseudo_labels.py: no run of study.py variant '{opts.leaf_variant}' on {opts.name}'s protocol "
+                  f"in {path.parent}; expected its study_*{opts.leaf_variant}_curves.jsonl", file=sys.stderr)
+            return 2
     if not entries:
         print(f"pseudo_labels.py: no run in {path} logged pseudo-label diagnostics", file=sys.stderr)
         return 2

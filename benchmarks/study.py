@@ -17,7 +17,7 @@ holds only the cells whose settings key is the variant's.
     # the ablation table of the method's levels at the shipped defaults, every host (runs what is
     # missing, then prints)
     python benchmarks/study.py --ablation --seeds 0 1 2 --threads 1
-    # the headline at every host's shipped default (learn_scale cells for FlexMatch and FreeMatch)
+    # the headline at every host's shipped default (the learn_scale cells where the grid ran before it)
     python benchmarks/study.py --headline --seeds 0 1 2 3 4
     # the FERPlus headline (800 labels; ferplus_200: the 200-label table)
     python benchmarks/study.py --headline --protocol ferplus --seeds 0 1 2 3 4
@@ -30,7 +30,7 @@ import argparse
 import statistics
 import sys
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import compare  # noqa: E402
@@ -38,10 +38,10 @@ import grid_tables  # noqa: E402
 
 # name -> (flags, what it asks)
 VARIANTS: Dict[str, tuple] = {
-    "default": ([], "the shipped defaults; the headline grid's own leaf_<host> cells, which ran with the head's "
-                "scale fixed at 16 (leaf_flexmatch and leaf_freematch learn it since: see learn_scale)"),
+    "default": ([], "the headline grid's own leaf_<host> cells, at the defaults of the grid's commit: the head's "
+                "scale fixed at 16 where the grid ran before leaf_<host> learned it (RAN_AT_FIXED_SCALE)"),
     "fixed_scale": (["--leaf_learn_scale", "false"], "the head's scale fixed at 16 (the default before "
-                    "leaf_flexmatch and leaf_freematch learned it)"),
+                    "the hosts learned it)"),
     "no_levels": (["--leaf_semantic", "false", "--leaf_instance", "false", "--leaf_category", "false",
                    "--leaf_lambda_c", "0"], "all three levels off: FixMatch on the mean of two weak views"),
     "semantic_only": (["--leaf_instance", "false", "--leaf_category", "false", "--leaf_lambda_c", "0"],
@@ -89,9 +89,9 @@ VARIANTS["null_leaf"] = (VARIANTS["no_levels"][0] + VARIANTS["plain_head"][0] + 
 # Between the two: no level, the host's own weak view, so what is left of LEAF is the normalised head.
 VARIANTS["head_only"] = (VARIANTS["no_levels"][0] + VARIANTS["host_view_own"][0],
                          "all three levels off and the host's own weak view: the normalised head at its scale alone")
-# The ablation table at the shipped defaults. leaf_flexmatch and leaf_freematch learn the head's
-# scale since the learn_scale screens chose it (RESULTS.md), so their ablations spell that default
-# out: a cell keyed by its flags alone could not be told from one run before the default changed.
+# The ablation table at the shipped defaults. The hosts learn the head's scale since the learn_scale
+# screens chose it (RESULTS.md, results/ferplus.md), so their ablations spell that default out: a
+# cell keyed by its flags alone could not be told from one run before the default changed.
 # The same spelling serves the screens run on top of the learned scale (ls_amb_0.25, ls_unconfident,
 # ls_zero_init).
 LEVELS_OFF = ("no_semantic", "no_instance", "no_category", "no_levels")
@@ -108,20 +108,32 @@ def shipped(host: str) -> str:
     return "learn_scale" if LEAF_ALGORITHMS[f"leaf_{host}"].leaf_defaults.get("leaf_learn_scale", False) else "default"
 
 
+# leaf_fixmatch's ablation ran at the fixed scale, its default until the FERPlus screens; it has
+# not run at the learned scale, so its table stays at the fixed scale and says so.
+ABLATION_AT_FIXED_SCALE = ("fixmatch",)
+
+
 def ablation(host: str) -> List[str]:
-    """The ablation variants of ``leaf_<host>`` at its shipped defaults: all levels, then each
-    level off and all off; the ``ls_`` ones where the host learns the head's scale by default."""
-    if shipped(host) == "learn_scale":
+    """The ablation variants of ``leaf_<host>``: all levels, then each level off and all off; the
+    ``ls_`` ones where the host learns the head's scale by default and its ablation ran so (not
+    the hosts in :data:`ABLATION_AT_FIXED_SCALE`)."""
+    if shipped(host) == "learn_scale" and host not in ABLATION_AT_FIXED_SCALE:
         return ["learn_scale", *(f"ls_{name}" for name in LEVELS_OFF)]
     return ["default", *LEVELS_OFF]
 
 
 ITERATIONS = {"fer2013": 6000, "fer2013_v1": 2000, "ferplus": 6000, "ferplus_200": 6000}
 BASELINES = {"fer2013": "fer2013_v2", "fer2013_v1": "fer2013_simclr", "ferplus": "ferplus", "ferplus_200": "ferplus_200"}
-# the protocols whose headline grid ran before leaf_flexmatch and leaf_freematch learned the head's
-# scale: their headline takes those hosts' learn_scale study cells (the grids after ran every
-# leaf_<host> at its shipped default already)
-BEFORE_LEARNED_SCALE = ("fer2013", "fer2013_v1")
+# Per protocol, the hosts whose headline-grid leaf_<host> cells ran at the fixed head scale, before
+# the learned scale became leaf_<host>'s default: their headline rows are the host's learn_scale
+# study cells (the same computation). leaf_flexmatch and leaf_freematch learn the scale since the
+# FER2013 screens (RESULTS.md), leaf_fixmatch since the FERPlus screens (results/ferplus.md).
+# fer2013_v1 is history (results/fer2013_v1.md): its headline keeps the cells as its grid ran them.
+RAN_AT_FIXED_SCALE: Dict[str, Tuple[str, ...]] = {
+    "fer2013": ("fixmatch", "flexmatch", "freematch"), "fer2013_v1": (),
+    "ferplus": ("fixmatch",), "ferplus_200": ("fixmatch",)}
+# a protocol's headline grid -> the protocol
+GRID_PROTOCOL = {grid: protocol for protocol, grid in BASELINES.items()}
 
 
 def mean(values: List[float]) -> str:
@@ -172,21 +184,37 @@ def variant_cells(opts, name: str) -> Tuple[List[dict], int]:
 
 def headline_rows(opts) -> Tuple[List[dict], Dict[str, str]]:
     """The headline grid's (``--baseline``) cells with every ``leaf_<host>`` at its shipped default:
-    the grid's own cells, or (protocols in BEFORE_LEARNED_SCALE) the ``learn_scale`` cells where the
-    default became the learned scale after the grid's commit (the same computation: RESULTS.md);
-    and the grids they came from
-    (``""``: the headline grid; ``leaf_<host>``: the study grid that replaced its rows)."""
+    the grid's own cells, or the ``learn_scale`` study cells of the hosts in the protocol's
+    :data:`RAN_AT_FIXED_SCALE`; and the grids they came from (``""``: the headline grid;
+    ``leaf_<host>``: the study grid that replaced its rows)."""
     grids = {"": csv_name(opts, "default")}
     keys = {settings(opts, "default", alg) for alg in compare.DEFAULT_GRID}
     rows = [r for r in grid_tables.read_rows(Path(opts.results_dir) / f"{grids['']}.csv")
             if r["settings"] in keys and int(r["seed"]) in opts.seeds]
-    for host in grid_tables.HOSTS if opts.protocol in BEFORE_LEARNED_SCALE else ():
-        variant = shipped(host)
-        if variant != "default":
-            study = argparse.Namespace(**{**vars(opts), "host": host})
-            rows = [r for r in rows if r["algorithm"] != f"leaf_{host}"] + variant_cells(study, variant)[0]
-            grids[f"leaf_{host}"] = csv_name(study, variant)
+    for host, variant in replaced_hosts(opts.protocol).items():
+        study = host_opts(opts, host)
+        rows = [r for r in rows if r["algorithm"] != f"leaf_{host}"] + variant_cells(study, variant)[0]
+        grids[f"leaf_{host}"] = csv_name(study, variant)
     return rows, grids
+
+
+def replaced_hosts(protocol: str) -> Dict[str, str]:
+    """Host -> the study variant that holds ``leaf_<host>``'s shipped default on ``protocol``,
+    for the hosts whose headline-grid cells are not it (:data:`RAN_AT_FIXED_SCALE`)."""
+    return {host: shipped(host) for host in RAN_AT_FIXED_SCALE[protocol] if shipped(host) != "default"}
+
+
+def host_opts(opts, host: str) -> argparse.Namespace:
+    return argparse.Namespace(**{**vars(opts), "host": host})
+
+
+def grid_opts(grid: str, results_dir: Path, seeds: Sequence[int]) -> argparse.Namespace:
+    """The study options of the protocol whose headline grid is ``grid`` (``ferplus``,
+    ``fer2013_v2``, ...) at ``seeds``; ``ValueError`` naming the headline grids where it is none."""
+    if grid not in GRID_PROTOCOL:
+        raise ValueError(f"'{grid}' is no protocol's headline grid; expected one of {', '.join(GRID_PROTOCOL)}")
+    return build_parser().parse_args(
+        ["--protocol", GRID_PROTOCOL[grid], "--results_dir", str(results_dir), "--seeds", *map(str, seeds)])
 
 
 def headline(opts) -> str:
@@ -276,7 +304,7 @@ def levels_table(opts) -> str:
     return "\n".join(lines)
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--host", choices=grid_tables.HOSTS, default="fixmatch", help="variants of leaf_<host>")
     p.add_argument("--protocol", choices=sorted(ITERATIONS), default="fer2013")
@@ -303,7 +331,11 @@ def main(argv: Optional[List[str]] = None) -> int:
                    help="print the headline grid's tables with every leaf_<host> at its shipped default "
                         "(runs nothing)")
     p.add_argument("--table-only", dest="table_only", action="store_true")
-    opts = p.parse_args(argv)
+    return p
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    opts = build_parser().parse_args(argv)
     if opts.headline:
         print(headline(opts))
         return 0
@@ -317,7 +349,9 @@ def main(argv: Optional[List[str]] = None) -> int:
                 print(f"== leaf_{study.host} {name}: {VARIANTS[name][1]}", flush=True)
                 failed |= compare.main(grid_argv(study, name))
     for study in studies:
-        print(f"\n### leaf_{study.host}\n" if opts.ablation else "")
+        fixed = " (at the fixed head scale, its default when the ablation ran)" \
+            if study.host in ABLATION_AT_FIXED_SCALE else ""
+        print(f"\n### leaf_{study.host}{fixed}\n" if opts.ablation else "")
         print(table(study))
         levels = levels_table(study) if opts.ablation else ""
         if levels:

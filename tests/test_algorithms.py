@@ -139,11 +139,11 @@ def test_unconfident_selects_by_the_averaged_views_not_the_hosts_mask(tmp_path):
     assert torch.isfinite(torch.tensor(log["train/total_loss"]))
 
 
-@pytest.mark.parametrize("flags,fragment", [
-    (("--leaf_learn_scale", "true"), "learn_scale"),
-    (("--leaf_expert_init", "rezero"), "rezero"),
+@pytest.mark.parametrize("flags,other_flags,fragment", [
+    (("--leaf_learn_scale", "true"), ("--leaf_learn_scale", "false"), "learn_scale"),
+    (("--leaf_expert_init", "rezero"), (), "rezero"),
 ])
-def test_variant_trains_and_its_checkpoint_refuses_another_shape(tmp_path, flags, fragment):
+def test_variant_trains_and_its_checkpoint_refuses_another_shape(tmp_path, flags, other_flags, fragment):
     alg = build("leaf_fixmatch", tmp_path, *flags)
     before = {n: p.detach().clone() for n, p in alg.model.named_parameters() if n.endswith(("gain", "log_scale"))}
     batch = first_batch(alg)
@@ -153,7 +153,7 @@ def test_variant_trains_and_its_checkpoint_refuses_another_shape(tmp_path, flags
     assert before and all(not torch.equal(p, dict(alg.model.named_parameters())[n]) for n, p in before.items())
     alg.save_model("variant.pth", str(tmp_path))
     alg.load_model(str(tmp_path / "variant.pth"))  # the same shape loads
-    other = build("leaf_fixmatch", tmp_path / "plain")
+    other = build("leaf_fixmatch", tmp_path / "plain", *other_flags)
     with pytest.raises(leaf_plugin.errors.UserError, match=fragment):
         other.load_model(str(tmp_path / "variant.pth"))
 
@@ -167,7 +167,7 @@ def test_unnormalised_head_flag_reaches_the_network_and_trains(tmp_path):
     assert both.model.config.learn_scale is False and both.model.log_scale is None  # no scale, nothing to learn
 
 
-def test_flexmatch_and_freematch_learn_the_head_scale_by_default(tmp_path):
+def test_the_leaf_hosts_learn_the_head_scale_by_default(tmp_path):
     from leaf_plugin.algorithms import LEAF_ALGORITHMS
     from semilearn.algorithms.fixmatch import FixMatch
 
@@ -175,7 +175,7 @@ def test_flexmatch_and_freematch_learn_the_head_scale_by_default(tmp_path):
         return {a.name: a.default for a in cls.get_argument()}["--leaf_learn_scale"]
 
     assert [default(LEAF_ALGORITHMS[n]) for n in ("leaf_fixmatch", "leaf_flexmatch", "leaf_freematch")] == \
-        [False, True, True]
+        [True, True, True]
     assert default(LEAF_ALGORITHMS["leaf"]) is False and default(leaf_plugin.wrap(FixMatch)) is False
     alg = build("leaf_flexmatch", tmp_path)
     assert alg.model.config.learn_scale and float(alg.model.log_scale.detach().exp()) == pytest.approx(16.0)

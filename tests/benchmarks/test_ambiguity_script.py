@@ -26,16 +26,28 @@ def test_tables_from_cached_probabilities(tmp_path, capsys):
              votes_train=VOTES.astype(np.int32), votes_val=VOTES.astype(np.int32),
              class_names=np.array(["neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear",
                                    "contempt"]))
-    rows = [{"algorithm": alg, "seed": str(seed), "settings": "k", "run_dir": str(tmp_path / "gone")}
-            for seed in (0, 1) for alg in ("fixmatch", "leaf_fixmatch")]
-    with open(tmp_path / "g.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    np.savez(tmp_path / "g_valid_probs.npz", **{f"{r['algorithm']}_s{r['seed']}_k": (LEAF if "leaf" in r["algorithm"]
-                                                                                   else HOST).astype(np.float16)
-                                              for r in rows})
-    rc = script.main(["--name", "g", "--results_dir", str(tmp_path), "--out_dir", str(tmp_path), "--data", str(data),
+    # the FERPlus grid ran leaf_fixmatch at the fixed scale: its model at the shipped default (the
+    # learned scale) is the learn_scale study's, and the grid's own leaf_fixmatch cells are left out
+    study = load_benchmark("study")
+    opts = study.grid_opts("ferplus", tmp_path, [0, 1])
+    key = {"fixmatch": study.settings(opts, "default", "fixmatch"),
+           "leaf_fixmatch": study.settings(opts, "learn_scale"), "fixed": study.settings(opts, "default")}
+    probs = {"fixmatch": HOST, "leaf_fixmatch": LEAF, "fixed": HOST}
+
+    def write(name, cells):
+        rows = [{"algorithm": alg.replace("fixed", "leaf_fixmatch"), "seed": str(seed), "iterations": "6000",
+                 "settings": key[alg], "run_dir": str(tmp_path / "gone")} for alg, seed in cells]
+        with open(tmp_path / f"{name}.csv", "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+        return {f"{r['algorithm']}_s{r['seed']}_{r['settings']}": probs[alg].astype(np.float16)
+                for r, (alg, _) in zip(rows, cells)}
+
+    cached = write("ferplus", [(alg, seed) for seed in (0, 1) for alg in ("fixmatch", "fixed")])
+    cached.update(write("study_learn_scale", [("leaf_fixmatch", seed) for seed in (0, 1)]))
+    np.savez(tmp_path / "ferplus_valid_probs.npz", **cached)
+    rc = script.main(["--name", "ferplus", "--results_dir", str(tmp_path), "--out_dir", str(tmp_path), "--data", str(data),
                       "--seeds", "0", "1", "--png"])
     out = capsys.readouterr().out
     assert rc == 0, out
@@ -44,4 +56,6 @@ def test_tables_from_cached_probabilities(tmp_path, capsys):
     assert "| (0.5, 1] | 1 | 0.97 | 2.00 | 100.0 | 0.0 | 0.0 | 1.00 | 0.0 |" in out
     assert "| > 1.5 | 1 | 1.57 | 3.00 | 100.0 | 0.0 | 100.0 | 2.00 | 0.0 |" in out
     assert "| all | 3 | 0.85 | 2.00 | 100.0 | 33.3 | 66.7 | 1.33 | 33.3 |" in out
-    assert "per seed: +1.000 / +1.000" in out and (tmp_path / "g_ambiguity.png").is_file()
+    assert "per seed: +1.000 / +1.000" in out and (tmp_path / "ferplus_ambiguity.png").is_file()
+    rc = script.main(["--name", "g", "--results_dir", str(tmp_path), "--data", str(data)])
+    assert rc == 2 and "'g' is no protocol's headline grid; expected one of" in capsys.readouterr().err

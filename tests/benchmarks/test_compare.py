@@ -210,7 +210,7 @@ def test_study_ablation_prints_each_host_paired_with_its_own_cells(tmp_path, cap
     for host, (base, leaf, no_category) in {"fixmatch": ("0.40", "0.41", "0.44"),
                                              "freematch": ("0.38", "0.40", "0.37")}.items():
         opts = study_opts(tmp_path, host=host, protocol="fer2013", num_train_iter=None, baseline=None, seeds=[0])
-        learned = host != "fixmatch"  # leaf_fixmatch keeps the fixed scale; the others learn it
+        learned = host != "fixmatch"  # leaf_fixmatch's ablation ran at the fixed scale; the others' learn it
         for alg, tail, name in ((host, base, "default"), (f"leaf_{host}", leaf, "learn_scale" if learned else "default"),
                                 (f"leaf_{host}", no_category, "ls_no_category" if learned else "no_category")):
             row = {"algorithm": alg, "seed": 0, "labels": 175, "iterations": 6000, "top1": tail, "balanced_acc": "0.3",
@@ -229,7 +229,9 @@ def test_study_ablation_prints_each_host_paired_with_its_own_cells(tmp_path, cap
     no_category = "| ls_no_category | `--leaf_learn_scale true --leaf_category false --leaf_lambda_c 0` | 0 |"
     assert f"{no_category} 37.00 | 30.00 | -1.00 |" in out[free:]
     assert "| learn_scale |" not in out[flex:free] and "(the host)" not in out[flex:free]  # no cells: no rows
+    # leaf_fixmatch's ablation ran before it learned the scale: it stays at the fixed scale and says so
     assert study.ablation("flexmatch")[0] == "learn_scale" and study.ablation("fixmatch")[0] == "default"
+    assert "### leaf_fixmatch (at the fixed head scale, its default when the ablation ran)" in out
     # what each level buys: all levels minus that level off, paired by seed
     assert "| what it buys | the variant without it | seeds | default - variant, per seed (tail top-1 points) |" \
         in out[fix:flex]
@@ -239,33 +241,40 @@ def test_study_ablation_prints_each_host_paired_with_its_own_cells(tmp_path, cap
 
 
 def test_study_headline_puts_each_leaf_host_at_its_shipped_default(tmp_path, capsys):
-    """The grid ran every leaf_<host> at the fixed scale; leaf_flexmatch and leaf_freematch learn it
-    since, so --headline takes their learn_scale cells and keeps the grid's leaf_fixmatch."""
+    """Every leaf_<host> learns the head's scale. The FER2013 grid ran all three at the fixed scale,
+    so --headline takes their learn_scale cells; the FERPlus grid ran leaf_flexmatch at the learned
+    scale already (its default then) and leaf_fixmatch at the fixed one: only leaf_fixmatch's come
+    from the study there."""
     study = load_study()
     compare = study.compare
 
-    def add(host, alg, seed, tail, name):
-        o = study_opts(tmp_path, host=host, protocol="fer2013", num_train_iter=None, baseline=None, seeds=[0, 1])
+    def add(protocol, host, alg, seed, tail, name):
+        o = study_opts(tmp_path, host=host, protocol=protocol, num_train_iter=None, baseline=None, seeds=[0, 1])
         compare.append_row(tmp_path / f"{study.csv_name(o, name)}.csv", {
             "algorithm": alg, "seed": seed, "labels": 175, "iterations": 6000, "top1": tail, "balanced_acc": "0.3",
             "top1_tail": tail, "balanced_tail": "0.30", "wall_time_s": "1", "git_commit": "x", "run_dir": "r",
             "settings": study.settings(o, name, alg)})
 
-    for seed, (host, leaf, grid_leaf, learned) in enumerate([("0.40", "0.39", "0.30", "0.45"),
-                                                             ("0.42", "0.40", "0.31", "0.43")]):
-        add("fixmatch", "fixmatch", seed, host, "default")
-        add("fixmatch", "leaf_fixmatch", seed, leaf, "default")
-        add("flexmatch", "flexmatch", seed, host, "default")
-        add("flexmatch", "leaf_flexmatch", seed, grid_leaf, "default")  # the fixed scale: not the default now
-        add("flexmatch", "leaf_flexmatch", seed, learned, "learn_scale")
-        add("fixmatch", "leaf_fixmatch", seed, "0.99", "learn_scale")  # not fixmatch's default: left out
-    add("flexmatch", "leaf_flexmatch", 2, "0.99", "learn_scale")  # a seed not asked for
+    for protocol in ("fer2013", "ferplus"):
+        for seed, (host, grid_leaf, learned) in enumerate([("0.40", "0.30", "0.45"), ("0.42", "0.31", "0.43")]):
+            for h in ("fixmatch", "flexmatch"):
+                add(protocol, h, h, seed, host, "default")
+                add(protocol, h, f"leaf_{h}", seed, grid_leaf, "default")
+                add(protocol, h, f"leaf_{h}", seed, learned, "learn_scale")
+        add(protocol, "flexmatch", "leaf_flexmatch", 2, "0.99", "learn_scale")  # a seed not asked for
     assert study.main(["--headline", "--seeds", "0", "1", "--results_dir", str(tmp_path), "--pretrain_path", ""]) == 0
     out = capsys.readouterr().out
-    assert "| leaf_fixmatch - fixmatch | 0: -1.00, 1: -2.00 | -1.50 | -2.00 |" in out
+    assert "| leaf_fixmatch - fixmatch | 0: +5.00, 1: +1.00 | +3.00 | +1.00 |" in out
     assert "| leaf_flexmatch - flexmatch | 0: +5.00, 1: +1.00 | +3.00 | +1.00 |" in out
     assert "| leaf_flexmatch | 0,1 | 44.00 +- 1.41 |" in out and "99.00" not in out
-    assert "leaf_flexmatch: study_flexmatch_learn_scale.csv" in out
+    assert "(rows from fer2013_v2.csv; leaf_fixmatch: study_learn_scale.csv; " \
+           "leaf_flexmatch: study_flexmatch_learn_scale.csv; leaf_freematch: study_freematch_learn_scale.csv)" in out
+    assert study.main(["--headline", "--protocol", "ferplus", "--seeds", "0", "1", "--results_dir", str(tmp_path),
+                       "--pretrain_path", ""]) == 0
+    out = capsys.readouterr().out
+    assert "| leaf_fixmatch - fixmatch | 0: +5.00, 1: +1.00 | +3.00 | +1.00 |" in out
+    assert "| leaf_flexmatch - flexmatch | 0: -10.00, 1: -11.00 | -10.50 | -11.00 |" in out  # the grid's own
+    assert "(rows from ferplus.csv; leaf_fixmatch: study_learn_scale.csv)" in out
 
 
 def test_late_fall_table_reads_each_curve_against_its_tail():

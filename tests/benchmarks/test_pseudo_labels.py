@@ -45,37 +45,64 @@ def test_tables_by_hand_and_png(tmp_path, capsys):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def study_key(tmp_path, grid, host, variant):
+    """The settings key of ``study.py`` variant ``variant``'s ``leaf_<host>`` cells on the protocol
+    whose headline grid is ``grid``."""
+    study = load_benchmark("study")
+    return study.settings(study.host_opts(study.grid_opts(grid, tmp_path, [0]), host), variant)
+
+
+def with_settings(e, key):
+    return {**e, "settings": key}
+
+
 def test_leaf_variant_replaces_the_grids_leaf_runs(tmp_path, capsys):
+    """The study's runs on the grid's protocol replace the grid's leaf_ runs; its runs on another
+    protocol (another settings key, the same study file) never count."""
     pl = load_script()
     grid = [entry("flexmatch", 0, [1, 1, 1, 0.8], [0.5, 0.5, 0.5, 0.4]),
             entry("leaf_flexmatch", 0, [1, 1, 1, 1.0], [0.5, 0.5, 0.5, 0.1])]
-    study = [entry("leaf_flexmatch", 0, [1, 1, 1, 0.9], [0.5, 0.5, 0.5, 0.7])]
-    (tmp_path / "g_curves.jsonl").write_text("".join(json.dumps(e) + "\n" for e in grid))
-    (tmp_path / "study_flexmatch_v_curves.jsonl").write_text("".join(json.dumps(e) + "\n" for e in study))
-    assert pl.main(["--name", "g", "--results_dir", str(tmp_path), "--leaf_variant", "v", "--png"]) == 0
+    key = study_key(tmp_path, "ferplus", "flexmatch", "min_pos_2")
+    runs = [with_settings(entry("leaf_flexmatch", 0, [1, 1, 1, 0.9], [0.5, 0.5, 0.5, 0.7]), key),
+            with_settings(entry("leaf_flexmatch", 0, [1, 1, 1, 0.2], [0.5, 0.5, 0.5, 0.2]),
+                          study_key(tmp_path, "fer2013_v2", "flexmatch", "min_pos_2"))]  # FER2013's
+    assert runs[0]["settings"] != runs[1]["settings"]
+    (tmp_path / "ferplus_curves.jsonl").write_text("".join(json.dumps(e) + "\n" for e in grid))
+    (tmp_path / "study_flexmatch_min_pos_2_curves.jsonl").write_text("".join(json.dumps(e) + "\n" for e in runs))
+    args = ["--name", "ferplus", "--results_dir", str(tmp_path)]
+    assert pl.main([*args, "--leaf_variant", "min_pos_2", "--png"]) == 0
     out = capsys.readouterr().out
-    assert "| leaf_flexmatch | 0 | 0.900 | 0.700 | 0.630 |" in out and "| leaf_flexmatch | 0 | 1.000 |" not in out
-    assert (tmp_path / "g_v_pseudo_labels.png").exists()
-    assert pl.main(["--name", "g", "--results_dir", str(tmp_path), "--leaf_variant", "none"]) == 2
-    assert "no study_*none_curves.jsonl" in capsys.readouterr().err
+    assert "| leaf_flexmatch | 0 | 0.900 | 0.700 | 0.630 |" in out
+    assert "| leaf_flexmatch | 0 | 1.000 |" not in out and "| leaf_flexmatch | 0 | 0.200 |" not in out
+    assert (tmp_path / "ferplus_min_pos_2_pseudo_labels.png").exists()
+    assert pl.main([*args, "--leaf_variant", "faithful"]) == 2  # a variant without runs here
+    assert "no run of study.py variant 'faithful' on ferplus's protocol" in capsys.readouterr().err
+    assert pl.main([*args, "--leaf_variant", "none"]) == 2
+    assert "--leaf_variant 'none' is no study.py variant" in capsys.readouterr().err
+    (tmp_path / "g_curves.jsonl").write_text("".join(json.dumps(e) + "\n" for e in grid))
+    assert pl.main(["--name", "g", "--results_dir", str(tmp_path), "--leaf_variant", "min_pos_2"]) == 2
+    assert "'g' is no protocol's headline grid; expected one of fer2013_v2" in capsys.readouterr().err
 
 
 def test_shipped_variant_takes_each_hosts_default_runs(tmp_path, capsys):
-    """leaf_flexmatch learns the head's scale by default: its runs come from the learn_scale
-    study; leaf_fixmatch keeps the fixed scale: the grid's own runs stay."""
+    """On FERPlus the grid ran leaf_fixmatch at the fixed scale and the other hosts at the learned
+    one (their default then): leaf_fixmatch's runs come from the learn_scale study, leaf_flexmatch's
+    stay the grid's, and a FlexMatch learn_scale study run is not taken."""
     pl = load_script()
     grid = [entry("fixmatch", 0, [1, 1, 1, 0.8], [0.5, 0.5, 0.5, 0.4]),
             entry("leaf_fixmatch", 0, [1, 1, 1, 0.6], [0.5, 0.5, 0.5, 0.2]),
             entry("leaf_flexmatch", 0, [1, 1, 1, 1.0], [0.5, 0.5, 0.5, 0.1])]
-    learned = [entry("leaf_flexmatch", 0, [1, 1, 1, 0.9], [0.5, 0.5, 0.5, 0.7]),
-               entry("leaf_fixmatch", 0, [1, 1, 1, 0.3], [0.5, 0.5, 0.5, 0.3])]
-    (tmp_path / "g_curves.jsonl").write_text("".join(json.dumps(e) + "\n" for e in grid))
-    (tmp_path / "study_flexmatch_learn_scale_curves.jsonl").write_text(json.dumps(learned[0]) + "\n")
-    (tmp_path / "study_learn_scale_curves.jsonl").write_text(json.dumps(learned[1]) + "\n")  # not fixmatch's default
-    assert pl.main(["--name", "g", "--results_dir", str(tmp_path), "--leaf_variant", "shipped"]) == 0
+    learned = [with_settings(entry("leaf_fixmatch", 0, [1, 1, 1, 0.3], [0.5, 0.5, 0.5, 0.3]),
+                             study_key(tmp_path, "ferplus", "fixmatch", "learn_scale")),
+               with_settings(entry("leaf_flexmatch", 0, [1, 1, 1, 0.9], [0.5, 0.5, 0.5, 0.7]),
+                             study_key(tmp_path, "ferplus", "flexmatch", "learn_scale"))]
+    (tmp_path / "ferplus_curves.jsonl").write_text("".join(json.dumps(e) + "\n" for e in grid))
+    (tmp_path / "study_learn_scale_curves.jsonl").write_text(json.dumps(learned[0]) + "\n")
+    (tmp_path / "study_flexmatch_learn_scale_curves.jsonl").write_text(json.dumps(learned[1]) + "\n")
+    assert pl.main(["--name", "ferplus", "--results_dir", str(tmp_path), "--leaf_variant", "shipped"]) == 0
     out = capsys.readouterr().out
-    assert "| leaf_flexmatch | 0 | 0.900 | 0.700 | 0.630 |" in out and "| leaf_fixmatch | 0 | 0.600 | 0.200 |" in out
-    assert "| leaf_flexmatch | 0 | 1.000 |" not in out and "| leaf_fixmatch | 0 | 0.300 |" not in out
+    assert "| leaf_fixmatch | 0 | 0.300 | 0.300 | 0.090 |" in out and "| leaf_flexmatch | 0 | 1.000 | 0.100 |" in out
+    assert "| leaf_fixmatch | 0 | 0.600 |" not in out and "| leaf_flexmatch | 0 | 0.900 |" not in out
 
 
 def test_paired_table_by_hand():
