@@ -38,7 +38,9 @@ def test_the_shipped_files_are_small_and_describe_themselves(sidecar):
     assert accuracy["split"] == "FERPlus Valid" and 0 < accuracy["top1"] < 1 and 0 < accuracy["balanced_acc"] < 1
     shipped = f"benchmarks/checkpoints/{files['checkpoint'].name}"
     assert accuracy["command"].startswith(f"semilearn eval --load_path {shipped}")
-    assert sidecar["run"]["folder"].startswith("ferplus_leaf_fixmatch_s0_") and sidecar["seed"] == 0
+    # the FERPlus headline's leaf_fixmatch at seed 0, at its default: the learned head scale
+    assert sidecar["run"]["folder"].startswith("study_learn_scale_leaf_fixmatch_s0_") and sidecar["seed"] == 0
+    assert checkpoint["args"]["leaf_learn_scale"] is True and "--leaf_learn_scale true" in sidecar["run"]["trained_with"]
 
 
 @needs_faces
