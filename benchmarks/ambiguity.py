@@ -2,7 +2,8 @@
 
 For each host pair and seed of a FERPlus headline grid (``compare.py --protocol ferplus``;
 every ``leaf_<host>`` at its shipped default, as in ``study.py --headline``), the ``leaf_<host>``
-model's positive sets on FERPlus Valid (LEAF's rule, the run's ``--leaf_tau`` / ``--leaf_max_pos``) against the entropy of each face's ten votes, beside the host's top ``n`` of
+model's positive sets on FERPlus Valid (LEAF's rule, the run's ``--leaf_tau`` /
+``--leaf_max_pos``) against the entropy of each face's ten votes, beside the host's top ``n`` of
 the same size per face and the host's own set by the same rule (:mod:`leaf_plugin.ambiguity`).
 The models' probabilities on Valid are kept in ``results/<name>_valid_probs.npz`` (float16, one
 array per cell), so the tables are remade from a fresh clone once the run folders are gone.

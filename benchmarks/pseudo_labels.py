@@ -17,8 +17,9 @@ mean of the last evaluations in the curves), and how closely the top-1 differenc
 ``--png`` draws the same quantities over training, one column per host (host grey, LEAF blue).
 ``--leaf_variant V`` takes the LEAF-wrapped hosts' runs from ``study.py`` variant V's curves
 (``study_<host>_V``, ``study_V`` for FixMatch; the runs on the protocol of the headline grid
-``--name``) instead of the grid's own ``leaf_<host>`` cells; ``--leaf_variant shipped`` takes each
-host's shipped default (``study.py --headline``'s rows).
+``--name``, or of the one whose curves ``--curves`` names) instead of the grid's own
+``leaf_<host>`` cells; ``--leaf_variant shipped`` takes each host's shipped default (``study.py
+--headline``'s rows).
 
     python benchmarks/pseudo_labels.py --name fer2013_v2 --png
     python benchmarks/pseudo_labels.py --name fer2013_v2 --leaf_variant learn_scale --png
@@ -209,14 +210,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
               f"or one of study.py's --variants", file=sys.stderr)
         return 2
     if opts.leaf_variant:
-        before = entries
+        before = entries  # with_leaf_variant returns this same list where no study run replaced any
+        grid = opts.name or path.name.removesuffix("_curves.jsonl")
         try:
-            entries = with_leaf_variant(entries, path.parent, opts.name or "", opts.leaf_variant)
+            entries = with_leaf_variant(entries, path.parent, grid, opts.leaf_variant)
         except ValueError as err:
             print(f"pseudo_labels.py: --leaf_variant needs --name to be a headline grid: {err}", file=sys.stderr)
             return 2
         if entries is before and opts.leaf_variant != "shipped":
-            print(f"pseudo_labels.py: no run of study.py variant '{opts.leaf_variant}' on {opts.name}'s protocol "
+            print(f"pseudo_labels.py: no run of study.py variant '{opts.leaf_variant}' on {grid}'s protocol "
                   f"in {path.parent}; expected its study_*{opts.leaf_variant}_curves.jsonl", file=sys.stderr)
             return 2
     if not entries:
