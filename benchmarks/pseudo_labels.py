@@ -215,7 +215,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         try:
             entries = with_leaf_variant(entries, path.parent, grid, opts.leaf_variant)
         except ValueError as err:
-            print(f"pseudo_labels.py: --leaf_variant needs --name to be a headline grid: {err}", file=sys.stderr)
+            print(f"pseudo_labels.py: --leaf_variant needs a headline grid's curves (--name or --curves): {err}",
+                  file=sys.stderr)
             return 2
         if entries is before and opts.leaf_variant != "shipped":
             print(f"pseudo_labels.py: no run of study.py variant '{opts.leaf_variant}' on {grid}'s protocol "
